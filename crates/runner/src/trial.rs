@@ -1,0 +1,232 @@
+//! One trial: the training loop around a plugin's trainer, with evaluation, divergence detection
+//! and checkpoints.
+//!
+//! The host owns the data stream (and its RNG); the plugin owns the model and its noise RNG. A
+//! checkpoint holds both, so a resumed trial continues bit for bit.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ganbench_data::{DataStream, DataStreamState, Dataset};
+use ganbench_plugin_api::{Batch, CallError, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint;
+
+/// Everything that defines one trial's training run.
+#[derive(Debug, Clone)]
+pub struct TrialPlan {
+    pub config: TrialConfig,
+    pub steps: u64,
+    /// Evaluate every this many steps (and always at the last step). 0: only at the end.
+    pub eval_every: u64,
+    /// Generated samples per evaluation (PacGAN protocol: 2500).
+    pub eval_samples: usize,
+    /// Save a checkpoint every this many steps (0: never). Needs a checkpoint directory.
+    pub checkpoint_every: u64,
+}
+
+/// What the loop tells its observer.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A trial continues from a checkpoint taken after `step`.
+    Resumed { step: u64 },
+    /// Losses etc. after training step `step` (1-based).
+    Step { step: u64, metrics: &'a Metrics },
+    /// Evaluation after `step`: sample-quality metrics and the samples they were computed on.
+    Eval { step: u64, metrics: &'a Metrics, samples: &'a Samples },
+    /// A checkpoint covering steps 1..=step was written.
+    Checkpoint { step: u64, dir: &'a Path },
+}
+
+/// What the observer wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop now (Ctrl-C): checkpoint if possible and return [`Outcome::Stopped`].
+    Stop,
+}
+
+/// Receives progress; logging and progress bars live behind this.
+pub trait Observer {
+    fn on_event(&mut self, event: Event<'_>) -> Control;
+}
+
+impl<F: FnMut(Event<'_>) -> Control> Observer for F {
+    fn on_event(&mut self, event: Event<'_>) -> Control {
+        self(event)
+    }
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Finished { step: u64, metrics: Metrics, ms_per_step: f64 },
+    /// A loss became NaN or infinite at `step`.
+    Diverged { step: u64, metric: String, value: f64, metrics: Metrics },
+    /// The observer asked to stop after `step`.
+    Stopped { step: u64 },
+}
+
+/// Why a trial could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    #[error(transparent)]
+    Plugin(#[from] CallError),
+    #[error("dataset `{dataset}` gives examples of shape {data:?}, but the trial was planned for {planned:?}")]
+    ShapeMismatch { dataset: String, data: Vec<usize>, planned: Vec<usize> },
+    #[error("plugin `{0}` asks for 0 rows per step")]
+    NoRows(String),
+    #[error("evaluation failed: {0}")]
+    Metrics(String),
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+}
+
+/// The host's part of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostState {
+    pub step: u64,
+    pub data: DataStreamState,
+}
+
+/// Runs (or continues) a trial. With `checkpoints`, a trial resumes from the newest complete
+/// checkpoint there and saves new ones every `plan.checkpoint_every` steps.
+pub fn run_trial(
+    plugin: &PluginHandle,
+    plan: &TrialPlan,
+    dataset: Box<dyn Dataset>,
+    checkpoints: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, TrialError> {
+    let shape = dataset.sample_shape();
+    if shape != plan.config.data_shape {
+        return Err(TrialError::ShapeMismatch {
+            dataset: dataset.name(),
+            data: shape,
+            planned: plan.config.data_shape.clone(),
+        });
+    }
+    let toy = dataset.as_toy().map(|t| (t.centres().to_vec(), t.std()));
+    // Held-out data for `evaluate` (VAE ELBO): its own stream, the same batch at every evaluation.
+    let held_out_seed = plan.config.seed ^ HELD_OUT_DOMAIN;
+    let mut trainer = plugin.create(&plan.config)?;
+    let rows = trainer.rows_per_step();
+    if rows == 0 {
+        return Err(TrialError::NoRows(plugin.name.clone()));
+    }
+
+    let resume = match checkpoints {
+        Some(dir) => checkpoint::latest(dir).map_err(|e| ckpt_err(dir, e))?,
+        None => None,
+    };
+    let (mut step, mut data) = match resume {
+        Some((at, host_dir)) => {
+            let host: HostState = checkpoint::read_host(&host_dir).map_err(|e| ckpt_err(&host_dir, e))?;
+            trainer.load(&checkpoint::plugin_dir(&host_dir))?;
+            let data = DataStream::from_state(dataset, host.data).map_err(|e| ckpt_err(&host_dir, e))?;
+            observer.on_event(Event::Resumed { step: at });
+            (at, data)
+        }
+        None => (0, DataStream::new(dataset, plan.config.seed)),
+    };
+
+    let mut batch = Vec::with_capacity(rows * data.dataset().example_len());
+    let mut batch_shape = vec![rows];
+    batch_shape.extend_from_slice(&shape);
+    let mut last_metrics: Metrics = Vec::new();
+    let mut train_time = 0.0f64;
+    let started_at = step;
+
+    while step < plan.steps {
+        batch.clear();
+        data.next_batch_into(rows, &mut batch);
+        let t0 = Instant::now();
+        let metrics = trainer.train_step(Batch { data: &batch, shape: &batch_shape })?;
+        train_time += t0.elapsed().as_secs_f64();
+        step += 1;
+
+        if let Some((name, value)) = metrics.iter().find(|(_, v)| !v.is_finite()) {
+            let (metric, value) = (name.clone(), *value);
+            observer.on_event(Event::Step { step, metrics: &metrics });
+            return Ok(Outcome::Diverged { step, metric, value, metrics });
+        }
+        let mut control = observer.on_event(Event::Step { step, metrics: &metrics });
+        last_metrics = metrics;
+
+        let is_last = step == plan.steps;
+        if is_last || (plan.eval_every > 0 && step % plan.eval_every == 0) {
+            let (metrics, samples) = evaluate(&mut trainer, plan, toy.as_ref(), &data, held_out_seed)?;
+            if observer.on_event(Event::Eval { step, metrics: &metrics, samples: &samples }) == Control::Stop {
+                control = Control::Stop;
+            }
+            last_metrics.extend(metrics);
+        }
+        let due = plan.checkpoint_every > 0 && step % plan.checkpoint_every == 0;
+        if let Some(dir) = checkpoints {
+            if due || (control == Control::Stop && !is_last) {
+                save(&mut trainer, dir, step, &data, observer)?;
+            }
+        }
+        if control == Control::Stop && !is_last {
+            return Ok(Outcome::Stopped { step });
+        }
+    }
+    let trained = (step - started_at).max(1) as f64;
+    Ok(Outcome::Finished { step, metrics: last_metrics, ms_per_step: 1e3 * train_time / trained })
+}
+
+/// Domain separator so the held-out stream never replays the training stream.
+const HELD_OUT_DOMAIN: u64 = 0x4845_4c44_4f55_5421; // "HELDOUT!"
+/// Domain separator for the evaluation noise seed.
+const EVAL_DOMAIN: u64 = 0x4556_414c_5345_4544; // "EVALSEED"
+
+/// The seed a trial's evaluations sample with: fixed per trial, so curves compare like with like.
+pub fn eval_seed(trial_seed: u64) -> u64 {
+    trial_seed ^ EVAL_DOMAIN
+}
+
+fn evaluate(
+    trainer: &mut TrainerHandle,
+    plan: &TrialPlan,
+    toy: Option<&(Vec<[f64; 2]>, f64)>,
+    data: &DataStream,
+    held_out_seed: u64,
+) -> Result<(Metrics, Samples), TrialError> {
+    let samples = trainer.sample(plan.eval_samples, eval_seed(plan.config.seed))?;
+    let mut metrics: Metrics = Vec::new();
+    if let Some((centres, std)) = toy {
+        let m = ganbench_metrics::mode_metrics_rows(&samples.data, centres, *std)
+            .map_err(|e| TrialError::Metrics(e.to_string()))?;
+        metrics.extend(m.named().iter().map(|(k, v)| (k.to_string(), *v)));
+    }
+    let rows = plan.eval_samples.min(1024);
+    let held_out = data.dataset().sample_batch(&mut ChaCha8Rng::seed_from_u64(held_out_seed), rows);
+    let mut shape = vec![rows];
+    shape.extend_from_slice(&plan.config.data_shape);
+    metrics.extend(trainer.evaluate(Batch { data: &held_out, shape: &shape })?);
+    Ok((metrics, samples))
+}
+
+fn save(
+    trainer: &mut TrainerHandle,
+    dir: &Path,
+    step: u64,
+    data: &DataStream,
+    observer: &mut dyn Observer,
+) -> Result<(), TrialError> {
+    let host = HostState { step, data: data.state() };
+    let written = checkpoint::write(dir, step, &host, |plugin_dir| {
+        trainer.save(plugin_dir).map_err(|e| e.to_string())
+    })
+    .map_err(|e| ckpt_err(dir, e))?;
+    observer.on_event(Event::Checkpoint { step, dir: &written });
+    Ok(())
+}
+
+fn ckpt_err(path: &Path, message: impl ToString) -> TrialError {
+    TrialError::Checkpoint { path: path.into(), message: message.to_string() }
+}

@@ -1,0 +1,102 @@
+//! candle building blocks for ganbench plugin authors: layers, losses, optimizers, checkpoints, trainers.
+//!
+//! A plugin owns its whole candle world (design.md, "The plugin boundary"), so everything a plugin
+//! needs to train lives here, and a plugin crate depends on this crate only:
+//!
+//! - [`device()`]: `cpu` / `cuda:N` strings to candle devices.
+//! - [`rng`]: [`SeededRng`], the only source of randomness (candle's CPU generator cannot be
+//!   seeded), and [`init`]: PyTorch-default initializers drawn from it.
+//! - [`vars`]: [`Vars`], a network's trainable parameters and persistent buffers.
+//! - [`nn`]: activations, linear/conv layers, the [`Mlp`] builder; [`spectral`]: spectral norm.
+//! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: the WGAN-GP gradient penalty.
+//! - [`optim`]: [`Adam`] and [`Sgd`] with saveable state; [`checkpoint`]: [`Checkpoint`].
+//! - [`gan`]: [`GanTrainer`], generic over loss and regularizer; [`vae`]: [`VaeTrainer`].
+//! - [`export_plugin!`]: exports a [`plugin_api::Plugin`] with this build's [`BUILD_ID`].
+//!
+//! Determinism: every random number comes from a [`SeededRng`] owned by a trainer and saved in its
+//! checkpoint, so the same config and seed give bitwise-identical metrics, and a resumed run equals
+//! an uninterrupted one.
+
+pub mod checkpoint;
+mod device;
+mod error;
+pub mod gan;
+pub mod gp;
+pub mod init;
+pub mod loss;
+pub mod nn;
+pub mod optim;
+pub mod rng;
+pub mod spectral;
+pub mod vae;
+pub mod vars;
+
+pub use candle_core as candle;
+pub use candle_nn;
+pub use ganbench_plugin_api as plugin_api;
+
+pub use checkpoint::{Checkpoint, Stateful};
+pub use device::device;
+pub use error::{Error, Result};
+pub use gan::{GanConfig, GanDefaults, GanTrainer};
+pub use gp::GradientPenalty;
+pub use loss::GanLoss;
+pub use nn::{Activation, Mlp, MlpConfig, Network};
+pub use optim::{Adam, AdamConfig, Optimizer, Sgd};
+pub use rng::SeededRng;
+pub use spectral::{SnConv2d, SnLinear, SpectralNorm};
+pub use vae::{VaeConfig, VaeTrainer};
+pub use vars::Vars;
+
+/// The candle version this SDK is built against (pinned exactly in the workspace manifest).
+pub const CANDLE_VERSION: &str = env!("GANBENCH_CANDLE_VERSION");
+
+/// The plugin build id: [`plugin_api::TOOLCHAIN_ID`] (rustc version; target; profile) followed by
+/// `; candle-<version>`. The host refuses a library whose build id differs from its own.
+pub const BUILD_ID: &str = env!("GANBENCH_BUILD_ID");
+
+/// Exports a [`plugin_api::Plugin`] implementation with this build's [`BUILD_ID`]: defines
+/// `pub fn declaration()` (to register the plugin as a built-in) and the C symbol
+/// `ganbench_plugin_<crate name>` (to load it from a dynamic library).
+///
+/// ```ignore
+/// struct Lsgan;
+/// impl ganbench_sdk::plugin_api::Plugin for Lsgan { /* … */ }
+/// ganbench_sdk::export_plugin!(Lsgan);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::plugin_api::export_plugin!($plugin, build_id = $crate::BUILD_ID);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_is_toolchain_plus_locked_candle_version() {
+        assert!(
+            BUILD_ID.starts_with(plugin_api::TOOLCHAIN_ID),
+            "{BUILD_ID:?} does not start with {:?}",
+            plugin_api::TOOLCHAIN_ID
+        );
+        let suffix = &BUILD_ID[plugin_api::TOOLCHAIN_ID.len()..];
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+            .expect("the workspace Cargo.lock");
+        // Cargo.lock lists `name = "candle-core"` followed by `version = "…"`.
+        let mut lines = lock.lines();
+        let mut locked = None;
+        while let Some(line) = lines.next() {
+            if line.trim() == "name = \"candle-core\"" {
+                let v = lines.next().expect("version line after name");
+                locked = v.trim().strip_prefix("version = \"").and_then(|s| s.strip_suffix('"'));
+                break;
+            }
+        }
+        let locked = locked.expect("candle-core in Cargo.lock");
+        assert_eq!(suffix, format!("; candle-{locked}"));
+        assert_eq!(CANDLE_VERSION, locked);
+    }
+}

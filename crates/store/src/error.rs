@@ -1,0 +1,157 @@
+//! Typed errors. Every message names the file and says what the user can do about it.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::ErrorCode;
+
+use crate::types::{RunId, SweepId};
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file (or its directory) could not be opened or created.
+    #[error("cannot open database file {}: {source}; check the path and its permissions, or pass --db to use another file", .path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or the OS said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file is not SQLite at all, or is SQLite written by another program.
+    #[error("database file {} is not a ganbench database ({detail}); move it aside or pass --db to use another file", .path.display())]
+    NotGanbench {
+        /// The database file.
+        path: PathBuf,
+        /// Why we think so.
+        detail: String,
+    },
+    /// SQLite found damaged pages.
+    #[error("database file {} is corrupt ({source}); move it aside (`sqlite3 FILE .recover` may salvage its data) or pass --db to use another file", .path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The schema version is newer than this build knows: a newer ganbench wrote it.
+    #[error("database file {} has schema version {found} but this ganbench knows versions up to {supported}: it was written by a newer ganbench; upgrade ganbench, or pass --db to use another file", .path.display())]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// A migration failed; it ran in a transaction, so the file is unchanged.
+    #[error("upgrading database file {} to schema version {version} failed ({detail}); the file was left unchanged: please report this, and meanwhile use the ganbench that wrote it, or pass --db to use another file", .path.display())]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The version the failed migration leads to.
+        version: i64,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Another process held the database lock longer than the busy timeout.
+    #[error("database file {} stayed locked by another process for longer than the busy timeout ({source}); wait for it to finish, or pass --db to use another file", .path.display())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Any other SQLite error.
+    #[error("database error on {}: {source}", .path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A sweep of this name exists with a different spec. The CLI should offer `--new-version`.
+    #[error("sweep '{name}' already exists (version {version}, spec hash {stored_hash}) with a different spec (hash {new_hash}); pass --new-version to store the changed spec as version {}, or give the sweep another name", .version + 1)]
+    SpecChanged {
+        /// The sweep name.
+        name: String,
+        /// The newest stored version of that name.
+        version: u32,
+        /// Spec hash of that newest version.
+        stored_hash: String,
+        /// Spec hash that was offered.
+        new_hash: String,
+    },
+    /// No run with this id.
+    #[error("run {0} does not exist in this database; list the runs with `ganbench status`")]
+    NoSuchRun(RunId),
+    /// No sweep with this id.
+    #[error("sweep {0} does not exist in this database; list the sweeps with `ganbench status`")]
+    NoSuchSweep(SweepId),
+    /// `claim_run` on a run that another process marks as running.
+    #[error("run {run} is already running (process {pid} on host {host}); stop that process first, or if it died, start ganbench again so that it marks the run interrupted")]
+    AlreadyRunning {
+        /// The run.
+        run: RunId,
+        /// The owner recorded in the database (0 if none).
+        pid: u32,
+        /// The owner's host ("?" if none).
+        host: String,
+    },
+    /// A status string read from the database or given by the user is unknown.
+    #[error("unknown run status '{0}'; expected one of queued, running, finished, failed, diverged, interrupted")]
+    UnknownStatus(String),
+    /// Writes queued on the batched writer failed (reported by the next `flush`).
+    #[error("{failed} queued store write(s) to {} failed and were dropped; first error: {first}", .path.display())]
+    WriteFailed {
+        /// The database file.
+        path: PathBuf,
+        /// How many messages were dropped.
+        failed: usize,
+        /// The first error, as text.
+        first: String,
+    },
+    /// The batched writer's thread is gone (it panicked); nothing more can be logged through it.
+    #[error("the store writer thread for {} has stopped; open a new writer (Store::writer)", .path.display())]
+    WriterGone {
+        /// The database file.
+        path: PathBuf,
+    },
+}
+
+/// Attaches the database path to rusqlite errors and sorts them into the variants above.
+pub(crate) trait AtPath<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> AtPath<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| classify(e, path))
+    }
+}
+
+pub(crate) fn classify(e: rusqlite::Error, path: &Path) -> StoreError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotGanbench {
+            path,
+            detail: format!("not an SQLite file: {e}"),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path, source: e },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            StoreError::Busy { path, source: e }
+        }
+        Some(ErrorCode::CannotOpen) => StoreError::Open {
+            path,
+            source: Box::new(e),
+        },
+        _ => StoreError::Sqlite { path, source: e },
+    }
+}

@@ -1,0 +1,152 @@
+//! The SQLite tracking store of ganbench: sweeps, runs, metrics, events and artifacts, written through a batched writer thread and read back for the CLI and the report.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # fn main() -> Result<(), ganbench_store::StoreError> {
+//! use ganbench_store::{NewRun, Status, Store};
+//! let store = Store::open("ganbench.db")?;
+//! store.mark_orphans_interrupted(&ganbench_store::host_name(), ganbench_store::pid_is_alive)?;
+//! let sweep = store.register_sweep("quickstart", "(spec text)", "hash")?.id();
+//! let run = store.ensure_run(sweep, &NewRun {
+//!     trial_key: "gan/seed=0", label: "gan", plugin: "gan", params_json: "{}",
+//!     seed: 0, build_id: "b", total_steps: Some(1000),
+//! })?;
+//! store.claim_run(run.id, std::process::id(), &ganbench_store::host_name())?;
+//! let writer = store.writer()?; // clone it into worker threads
+//! writer.log(run.id, 1, &[("d_loss", 0.69), ("g_loss", 0.71)])?;
+//! writer.flush()?; // at each checkpoint: everything logged so far is now in the file
+//! writer.finish_run(run.id, Status::Finished, 1000, None)?;
+//! writer.flush()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Durability contract
+//!
+//! WAL journal with `synchronous=NORMAL`. Every committed transaction survives a crash or
+//! `kill -9` of the process. [`Writer::flush`] returns once everything sent before it is
+//! committed, so a runner that flushes at each checkpoint loses, on a kill, at most what was
+//! logged after the last flush (and `truncate_after(checkpoint_step)` removes any points past
+//! the checkpoint before resuming). An OS crash or power cut may additionally lose the commits
+//! since the last WAL sync, never corrupting the file; [`Writer::sync`] forces that sync.
+//!
+//! # Values
+//!
+//! Metric values are `f64` and stored faithfully, including ±inf. SQLite turns NaN into NULL,
+//! so the store writes NaN as SQL NULL on purpose and reads NULL back as `f64::NAN` (a NaN's
+//! payload bits are not kept). In SQL, `value IS NULL` therefore means "NaN", and SQL
+//! aggregates skip NaNs: compute statistics in Rust. Re-logging a (run, metric, step) replaces
+//! the stored point (last write wins): the primary key makes a duplicate impossible.
+//!
+//! Times are unix milliseconds (`*_at_ms`, `wall_ms`). Seeds are `u64`, stored bit-cast into
+//! SQLite's signed INTEGER.
+
+mod error;
+mod read;
+mod schema;
+mod sys;
+mod types;
+mod write;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use error::{Result, StoreError};
+pub use read::ExportIter;
+pub use schema::{APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};
+pub use sys::{host_name, pid_is_alive};
+pub use types::{
+    Artifact, EnsuredRun, Event, ExportRow, LastValue, NewRun, Point, Registration, Run,
+    RunDetails, RunId, Status, StatusCounts, Sweep, SweepId, SweepSummary, Truncated,
+};
+pub use writer::{Writer, WriterOptions};
+
+use error::AtPath;
+
+/// A connection to one ganbench database file. Synchronous; for per-step metrics use the
+/// batched [`Writer`] from [`Store::writer`]. Several `Store`s (threads or processes) may
+/// share a file.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens or creates the database at `path` (and its directory), applying pending
+    /// migrations. Refuses a file that is not SQLite, not ganbench's, corrupt, or written by a
+    /// newer ganbench, with an error that names the file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open(&path)?;
+        Ok(Store { conn, path })
+    }
+
+    /// Opens migrating only up to `version`: for tests of the migrations (of this crate and its
+    /// users). Not for production use.
+    #[doc(hidden)]
+    pub fn open_at_schema_version(path: impl AsRef<Path>, version: i64) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_at_version(&path, version)?;
+        Ok(Store { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `PRAGMA user_version` of the file.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .at(&self.path)
+    }
+
+    /// Runs SQLite's `integrity_check`; returns the problems found (empty when healthy).
+    /// Reads the whole file: meant for a `doctor` command and tests, not for every start.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("PRAGMA integrity_check").at(&self.path)?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .and_then(|it| it.collect())
+            .at(&self.path)?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    /// Starts a batched writer on this file with default options (its own connection and
+    /// thread).
+    pub fn writer(&self) -> Result<Writer> {
+        Writer::open(&self.path, WriterOptions::default())
+    }
+
+    /// Starts a batched writer with the given options.
+    pub fn writer_with(&self, options: WriterOptions) -> Result<Writer> {
+        Writer::open(&self.path, options)
+    }
+
+    /// The underlying connection, for queries this API does not cover. Keep writes to the API.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// NaN -> NULL (SQLite would do it anyway; doing it explicitly makes the convention visible).
+pub(crate) fn value_to_sql(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// NULL -> NaN, the inverse of [`value_to_sql`].
+pub(crate) fn value_from_sql(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}

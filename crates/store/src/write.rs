@@ -1,0 +1,349 @@
+//! Synchronous writes on a [`Store`]: sweeps, runs, status, events, artifacts, truncation.
+//! Each call is one (IMMEDIATE) transaction, so it is atomic and safe beside other processes.
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::error::{AtPath, Result, StoreError};
+use crate::types::{Artifact, EnsuredRun, NewRun, Registration, RunId, Status, SweepId, Truncated};
+use crate::{now_ms, Store};
+
+impl Store {
+    /// IMMEDIATE: take the write lock at BEGIN. A DEFERRED transaction that reads and then
+    /// writes can fail at once with SQLITE_BUSY (stale snapshot) instead of waiting.
+    fn write_tx(&self) -> Result<Transaction<'_>> {
+        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).at(&self.path)
+    }
+
+    /// Registers a sweep spec under `name`.
+    ///
+    /// - No sweep of that name: stores it as version 1 → `Created`.
+    /// - Some version of that name has exactly this `spec_hash` → `Existing` (its id), so that
+    ///   re-running a spec continues it, even after going back to an older spec.
+    /// - Otherwise → [`StoreError::SpecChanged`] with both hashes: the CLI should suggest
+    ///   `--new-version` (see [`Store::register_new_version`]).
+    pub fn register_sweep(&self, name: &str, spec_text: &str, spec_hash: &str) -> Result<Registration> {
+        let p = &self.path;
+        let tx = self.write_tx()?;
+        let same: Option<(i64, u32)> = tx
+            .query_row(
+                "SELECT id, version FROM sweeps WHERE name = ?1 AND spec_hash = ?2 ORDER BY version DESC LIMIT 1",
+                params![name, spec_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .at(p)?;
+        if let Some((id, version)) = same {
+            return Ok(Registration::Existing { id: SweepId(id), version });
+        }
+        let latest: Option<(u32, String)> = tx
+            .query_row(
+                "SELECT version, spec_hash FROM sweeps WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .at(p)?;
+        if let Some((version, stored_hash)) = latest {
+            return Err(StoreError::SpecChanged {
+                name: name.to_owned(),
+                version,
+                stored_hash,
+                new_hash: spec_hash.to_owned(),
+            });
+        }
+        let id = insert_sweep(&tx, p, name, 1, spec_text, spec_hash)?;
+        tx.commit().at(p)?;
+        Ok(Registration::Created { id, version: 1 })
+    }
+
+    /// Stores `spec_text` as a new version of `name` (newest + 1, or 1), always: this is what
+    /// `--new-version` does. Its runs start from scratch.
+    pub fn register_new_version(&self, name: &str, spec_text: &str, spec_hash: &str) -> Result<Registration> {
+        let p = &self.path;
+        let tx = self.write_tx()?;
+        let version: u32 = tx
+            .query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM sweeps WHERE name = ?1", [name], |r| r.get(0))
+            .at(p)?;
+        let id = insert_sweep(&tx, p, name, version, spec_text, spec_hash)?;
+        tx.commit().at(p)?;
+        Ok(Registration::Created { id, version })
+    }
+
+    /// Returns the run of `sweep` with `run.trial_key`, inserting it as `queued` if absent.
+    /// Idempotent: re-running a sweep finds its runs again (their stored plugin, params, seed
+    /// and build id are kept; only a missing `total_steps` is filled in). The result tells the
+    /// runner whether to skip (terminal status), resume (interrupted, step > 0) or start.
+    pub fn ensure_run(&self, sweep: SweepId, run: &NewRun<'_>) -> Result<EnsuredRun> {
+        let p = &self.path;
+        let tx = self.write_tx()?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM sweeps WHERE id = ?1)", [sweep.0], |r| r.get(0))
+            .at(p)?;
+        if !exists {
+            return Err(StoreError::NoSuchSweep(sweep));
+        }
+        let found = find_run(&tx, p, sweep, run.trial_key)?;
+        let ensured = match found {
+            Some(mut e) => {
+                if let Some(total) = run.total_steps {
+                    tx.execute(
+                        "UPDATE runs SET total_steps = ?2 WHERE id = ?1 AND total_steps IS NULL",
+                        params![e.id.0, total as i64],
+                    )
+                    .at(p)?;
+                }
+                e.created = false;
+                e
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO runs (sweep_id, trial_key, label, plugin, params_json, seed, build_id, total_steps)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        sweep.0,
+                        run.trial_key,
+                        run.label,
+                        run.plugin,
+                        run.params_json,
+                        run.seed as i64,
+                        run.build_id,
+                        run.total_steps.map(|t| t as i64)
+                    ],
+                )
+                .at(p)?;
+                EnsuredRun {
+                    id: RunId(tx.last_insert_rowid()),
+                    created: true,
+                    status: Status::Queued,
+                    step: 0,
+                    build_id: run.build_id.to_owned(),
+                }
+            }
+        };
+        tx.commit().at(p)?;
+        Ok(ensured)
+    }
+
+    /// Marks the run `running`, owned by process `pid` on `host` (records a "claimed" event).
+    /// Fails with [`StoreError::AlreadyRunning`] if another owner has it running, so two
+    /// `ganbench run` processes on one sweep never train the same run. Claiming again with
+    /// the same owner is a no-op.
+    pub fn claim_run(&self, run: RunId, pid: u32, host: &str) -> Result<()> {
+        let p = &self.path;
+        let tx = self.write_tx()?;
+        let row: Option<(String, Option<u32>, Option<String>, i64)> = tx
+            .query_row("SELECT status, owner_pid, host, step FROM runs WHERE id = ?1", [run.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .at(p)?;
+        let (status, owner, owner_host, step) = row.ok_or(StoreError::NoSuchRun(run))?;
+        let status: Status = status.parse()?;
+        if status == Status::Running {
+            if owner == Some(pid) && owner_host.as_deref() == Some(host) {
+                return Ok(());
+            }
+            return Err(StoreError::AlreadyRunning {
+                run,
+                pid: owner.unwrap_or(0),
+                host: owner_host.unwrap_or_else(|| "?".to_owned()),
+            });
+        }
+        let now = now_ms();
+        tx.execute(
+            "UPDATE runs SET status = 'running', owner_pid = ?2, host = ?3,
+                 started_at = COALESCE(started_at, ?4), ended_at = NULL, error = NULL
+             WHERE id = ?1",
+            params![run.0, pid, host, now],
+        )
+        .at(p)?;
+        insert_event(&tx, p, run, now, "claimed", &format!("claimed by process {pid} on {host} (was {status} at step {step})"))?;
+        tx.commit().at(p)
+    }
+
+    /// Sets the status only. `running`/`queued` clear `ended_at`, any other status sets it.
+    /// Prefer [`Store::claim_run`] to start a run and [`Store::finish_run`] to end one.
+    pub fn set_status(&self, run: RunId, status: Status) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = ?2,
+                     ended_at = CASE WHEN ?2 IN ('running', 'queued') THEN NULL ELSE ?3 END
+                 WHERE id = ?1",
+                params![run.0, status.as_str(), now_ms()],
+            )
+            .at(&self.path)?;
+        if n == 0 {
+            return Err(StoreError::NoSuchRun(run));
+        }
+        Ok(())
+    }
+
+    /// Ends a run: sets `status`, its last `step`, `error` and `ended_at`, and records an
+    /// event whose kind is the status.
+    pub fn finish_run(&self, run: RunId, status: Status, step: u64, error: Option<&str>) -> Result<()> {
+        let tx = self.write_tx()?;
+        finish_run_in(&tx, &self.path, run, status, step, error, now_ms())?;
+        tx.commit().at(&self.path)
+    }
+
+    /// Records an event of a run (kind: short machine-readable word; message: for humans).
+    pub fn record_event(&self, run: RunId, kind: &str, message: &str) -> Result<()> {
+        insert_event(&self.conn, &self.path, run, now_ms(), kind, message)
+    }
+
+    /// Records a file produced by a run at `step`.
+    pub fn record_artifact(&self, run: RunId, step: u64, kind: &str, path: &str) -> Result<()> {
+        insert_artifact(&self.conn, &self.path, run, step, kind, path)
+    }
+
+    /// Deletes the run's metric points and artifact rows with step > `step`, and lowers its
+    /// progress to `step`; records a "truncated" event. Call it when resuming from a checkpoint
+    /// taken at `step`, before logging again, so that nothing is logged twice. Events are kept
+    /// (they are the run's history). Returns what was removed; deleting artifact files is the
+    /// caller's business.
+    pub fn truncate_after(&self, run: RunId, step: u64) -> Result<Truncated> {
+        let p = &self.path;
+        let s = step as i64;
+        let tx = self.write_tx()?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?1)", [run.0], |r| r.get(0))
+            .at(p)?;
+        if !exists {
+            return Err(StoreError::NoSuchRun(run));
+        }
+        let artifacts: Vec<Artifact> = {
+            let mut st = tx
+                .prepare("SELECT step, kind, path FROM artifacts WHERE run_id = ?1 AND step > ?2 ORDER BY step, id")
+                .at(p)?;
+            let rows = st.query_map(params![run.0, s], |r| {
+                Ok(Artifact { run_id: run, step: r.get::<_, i64>(0)? as u64, kind: r.get(1)?, path: r.get(2)? })
+            });
+            rows.and_then(|it| it.collect()).at(p)?
+        };
+        tx.execute("DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2", params![run.0, s]).at(p)?;
+        let metrics = tx.execute("DELETE FROM metrics WHERE run_id = ?1 AND step > ?2", params![run.0, s]).at(p)?;
+        tx.execute("UPDATE runs SET step = MIN(step, ?2) WHERE id = ?1", params![run.0, s]).at(p)?;
+        insert_event(
+            &tx,
+            p,
+            run,
+            now_ms(),
+            "truncated",
+            &format!("removed {metrics} metric point(s) and {} artifact(s) after step {step}", artifacts.len()),
+        )?;
+        tx.commit().at(p)?;
+        Ok(Truncated { metrics, artifacts })
+    }
+
+    /// Marks `interrupted` every run left `running` on `host` by a process that `is_alive`
+    /// says is gone (or with no recorded owner), with an "interrupted" event; returns how many.
+    /// Call it at startup before claiming runs. Runs owned by another host are left alone:
+    /// their pids mean nothing here. [`crate::pid_is_alive`] is a suitable `is_alive`.
+    pub fn mark_orphans_interrupted(&self, host: &str, is_alive: impl Fn(u32) -> bool) -> Result<usize> {
+        let p = &self.path;
+        let tx = self.write_tx()?;
+        let running: Vec<(i64, Option<u32>, Option<String>, i64)> = {
+            let mut st = tx
+                .prepare("SELECT id, owner_pid, host, step FROM runs WHERE status = 'running' ORDER BY id")
+                .at(p)?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+            rows.and_then(|it| it.collect()).at(p)?
+        };
+        let now = now_ms();
+        let mut marked = 0;
+        for (id, pid, owner_host, step) in running {
+            let here = owner_host.as_deref().is_none_or(|h| h == host);
+            let dead = pid.is_none_or(|pid| !is_alive(pid));
+            if !(here && dead) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .at(p)?;
+            let who = match pid {
+                Some(pid) => format!("process {pid} on {}", owner_host.as_deref().unwrap_or(host)),
+                None => "its process (not recorded)".to_owned(),
+            };
+            insert_event(&tx, p, RunId(id), now, "interrupted", &format!("{who} is gone; marked interrupted at step {step}"))?;
+            marked += 1;
+        }
+        tx.commit().at(p)?;
+        Ok(marked)
+    }
+}
+
+fn insert_sweep(tx: &Transaction<'_>, p: &std::path::Path, name: &str, version: u32, spec_text: &str, spec_hash: &str) -> Result<SweepId> {
+    tx.execute(
+        "INSERT INTO sweeps (name, version, spec_text, spec_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, version, spec_text, spec_hash, now_ms()],
+    )
+    .at(p)?;
+    Ok(SweepId(tx.last_insert_rowid()))
+}
+
+fn find_run(tx: &Transaction<'_>, p: &std::path::Path, sweep: SweepId, key: &str) -> Result<Option<EnsuredRun>> {
+    let row: Option<(i64, String, i64, String)> = tx
+        .query_row(
+            "SELECT id, status, step, build_id FROM runs WHERE sweep_id = ?1 AND trial_key = ?2",
+            params![sweep.0, key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .at(p)?;
+    row.map(|(id, status, step, build_id)| {
+        Ok(EnsuredRun { id: RunId(id), created: false, status: status.parse()?, step: step as u64, build_id })
+    })
+    .transpose()
+}
+
+pub(crate) fn finish_run_in(
+    conn: &rusqlite::Connection,
+    p: &std::path::Path,
+    run: RunId,
+    status: Status,
+    step: u64,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let n = conn
+        .execute(
+            "UPDATE runs SET status = ?2, step = ?3, error = ?4, ended_at = ?5 WHERE id = ?1",
+            params![run.0, status.as_str(), step as i64, error, now],
+        )
+        .at(p)?;
+    if n == 0 {
+        return Err(StoreError::NoSuchRun(run));
+    }
+    let message = match error {
+        Some(e) => format!("at step {step}: {e}"),
+        None => format!("at step {step}"),
+    };
+    insert_event(conn, p, run, now, status.as_str(), &message)
+}
+
+pub(crate) fn insert_event(conn: &rusqlite::Connection, p: &std::path::Path, run: RunId, at: i64, kind: &str, message: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO events (run_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut st| st.execute(params![run.0, at, kind, message]))
+        .map_err(|e| no_such_run_on_fk(e, run, p))?;
+    Ok(())
+}
+
+pub(crate) fn insert_artifact(conn: &rusqlite::Connection, p: &std::path::Path, run: RunId, step: u64, kind: &str, path: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO artifacts (run_id, step, kind, path) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut st| st.execute(params![run.0, step as i64, kind, path]))
+        .map_err(|e| no_such_run_on_fk(e, run, p))?;
+    Ok(())
+}
+
+/// A foreign-key failure on a run_id column means the run does not exist: say that.
+pub(crate) fn no_such_run_on_fk(e: rusqlite::Error, run: RunId, p: &std::path::Path) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+            return StoreError::NoSuchRun(run);
+        }
+    }
+    crate::error::classify(e, p)
+}
