@@ -10,6 +10,12 @@ use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  ganbench run experiments/quickstart.ron            run a sweep (resumes where it stopped)
+  ganbench run experiments/quickstart.ron --jobs 2   two trials at a time
+  ganbench ls                                        sweeps in ./ganbench.sqlite
+  ganbench ls quickstart                             the runs of one sweep
+  ganbench show 3 --json                             one run: parameters, final metrics, events
+  ganbench export quickstart --format csv --out quickstart.csv
   ganbench plugins                                   list built-in plugins and their parameters
   ganbench plugins --plugin-dir target/release       also list dynamic plugins built there
   ganbench train --plugin wgan-gp --data ring8 --steps 2000 --seed 1
@@ -25,6 +31,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     plugin_dir: Vec<PathBuf>,
 
+    /// The SQLite database of sweeps and runs.
+    #[arg(long, global = true, env = "GANBENCH_DB", default_value = "ganbench.sqlite", value_name = "PATH")]
+    db: PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -33,8 +43,19 @@ struct Cli {
 enum Command {
     /// List the available plugins (built-in and dynamic) with their parameters.
     Plugins(commands::plugins::Args),
-    /// Train one run of a plugin on a dataset and print its metrics.
+    /// Run every trial of a sweep file, logging to the database; resumes an interrupted sweep.
+    Run(commands::run::Args),
+    /// Train one run of a plugin on a dataset and print its metrics (nothing is logged).
     Train(commands::train::Args),
+    /// List the sweeps in the database, or the runs of one sweep.
+    Ls(commands::ls::Args),
+    /// Show one run: parameters, final metrics, events, error.
+    Show(commands::show::Args),
+    /// Export a sweep's metric points as CSV or JSON lines.
+    Export(commands::export::Args),
+    /// Train one trial for a parent `ganbench run` (internal).
+    #[command(hide = true)]
+    Worker(commands::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,7 +66,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plugins(args) => commands::plugins::run(&cli.plugin_dir, args),
+        Command::Run(args) => commands::run::run(&cli.plugin_dir, &cli.db, args),
         Command::Train(args) => commands::train::run(&cli.plugin_dir, args),
+        Command::Ls(args) => commands::ls::run(&cli.db, args),
+        Command::Show(args) => commands::show::run(&cli.db, args),
+        Command::Export(args) => commands::export::run(&cli.db, args),
+        Command::Worker(args) => commands::worker::run(&cli.plugin_dir, args),
     };
     match result {
         Ok(code) => code,

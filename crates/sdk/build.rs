@@ -17,7 +17,9 @@ fn main() {
         .unwrap_or_else(|| "rustc-unknown".into());
     let target = std::env::var("TARGET").unwrap_or_default();
     let profile = std::env::var("PROFILE").unwrap_or_default();
-    println!("cargo:rustc-env=GANBENCH_BUILD_ID={version}; {target}; {profile}; candle-{CANDLE_VERSION}");
+    println!(
+        "cargo:rustc-env=GANBENCH_BUILD_ID={version}; {target}; {profile}; candle-{CANDLE_VERSION}"
+    );
     println!("cargo:rustc-env=GANBENCH_CANDLE_VERSION={CANDLE_VERSION}");
     println!("cargo:rerun-if-env-changed=RUSTC");
     println!("cargo:rerun-if-changed=build.rs");

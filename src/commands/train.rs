@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ganbench_data::{Dataset, Toy2d, ToyMixture};
 use ganbench_plugin_api::TrialConfig;
 use ganbench_runner::{run_trial, Control, Event, Outcome, TrialPlan};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -63,9 +62,9 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
     let plugin = registry.get(&args.plugin).map_err(bad_input)?;
     let params = plugin.params_from_assignments(&args.set).map_err(bad_input)?;
     ganbench_sdk::device(&args.device).map_err(bad_input)?;
-    let toy: Toy2d = args.data.parse().map_err(bad_input)?;
-    let dataset: Box<dyn Dataset> = Box::new(ToyMixture::new(toy).map_err(bad_input)?);
-    let total_modes = toy.mode_count();
+    let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
+    let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
+    let data_name = dataset.name();
 
     let plan = TrialPlan {
         config: TrialConfig { params, seed: args.seed, device: args.device.clone(), data_shape: dataset.sample_shape() },
@@ -81,7 +80,7 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
             .expect("valid template"),
     );
     if !args.json {
-        bar.println(format!("{} {} ({}) on {toy}, seed {}, {} steps", plugin.name, plugin.version, plugin.origin, args.seed, args.steps));
+        bar.println(format!("{} {} ({}) on {data_name}, seed {}, {} steps", plugin.name, plugin.version, plugin.origin, args.seed, args.steps));
     }
     let started = Instant::now();
     let mut observer = |event: Event<'_>| {
@@ -100,7 +99,7 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
         Control::Continue
     };
     let outcome = run_trial(&plugin, &plan, dataset, None, &mut observer)
-        .with_context(|| format!("training {} on {toy}", plugin.name))?;
+        .with_context(|| format!("training {} on {data_name}", plugin.name))?;
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
 
@@ -109,7 +108,7 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
             plugin: &plugin.name,
             version: &plugin.version,
             origin: plugin.origin.to_string(),
-            data: toy.to_string(),
+            data: data_name.clone(),
             seed: args.seed,
             steps: args.steps,
             device: &args.device,

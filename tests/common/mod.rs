@@ -39,7 +39,12 @@ pub fn profile_dir() -> PathBuf {
 
 /// `cargo build` with the same profile as this test's ganbench.
 fn cargo_build(extra: &[&str]) {
+    cargo_build_with(extra, &[]);
+}
+
+fn cargo_build_with(extra: &[&str], env: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.envs(env.iter().copied());
     cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("build").arg("--quiet");
     if profile_dir().file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
@@ -65,7 +70,12 @@ pub fn plugin_libraries() -> &'static Path {
 pub fn fixture_library(name: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins").join(name).join("Cargo.toml");
     let target = profile_dir().parent().unwrap().join("fixtures");
-    cargo_build(&["--manifest-path", manifest.to_str().unwrap(), "--target-dir", target.to_str().unwrap()]);
+    // The abort fixture is a real plugin: it must carry this ganbench's build id to be accepted.
+    let build_id = run_json(&["plugins", "--json"])["build_id"].as_str().unwrap().to_string();
+    cargo_build_with(
+        &["--manifest-path", manifest.to_str().unwrap(), "--target-dir", target.to_str().unwrap()],
+        &[("GANBENCH_FIXTURE_BUILD_ID", &build_id)],
+    );
     let crate_name = format!("ganbench_fixture_{}", name.replace('-', "_"));
     let file = format!("{}{crate_name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     let profile = profile_dir().file_name().unwrap().to_owned();

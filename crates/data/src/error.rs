@@ -84,4 +84,20 @@ pub enum DataError {
         /// The dataset of the stream being restored.
         current: String,
     },
+    /// A file could not be read or written.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A file has the wrong format.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }

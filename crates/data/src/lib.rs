@@ -6,6 +6,7 @@
 //! * [`DataStream`] owns a dataset and a seeded generator whose state a checkpoint can save.
 
 mod error;
+pub mod npy;
 mod stream;
 mod toy;
 
@@ -16,6 +17,13 @@ use rand::RngCore;
 pub use error::DataError;
 pub use stream::{data_seed, DataStream, DataStreamState, DATA_SEED_DOMAIN};
 pub use toy::{Toy2d, ToyMixture, MAX_LENGTH, MAX_MODES};
+
+/// Opens the dataset a text names (`ring8`, `grid25`, `ring(modes=…,radius=…,std=…)`, …): the
+/// one place that maps the command line's and the sweep runner's dataset text to a [`Dataset`].
+pub fn open(text: &str) -> Result<Box<dyn Dataset>, DataError> {
+    let toy: Toy2d = text.parse()?;
+    Ok(Box::new(ToyMixture::new(toy)?))
+}
 
 /// A source of training examples, each of a fixed shape.
 ///

@@ -1,9 +1,12 @@
 //! Checkpoint directories that are either complete or invisible.
 //!
-//! A checkpoint is written into `.tmp-step-N/`, every file is synced, and the directory is renamed
-//! to `step-N/` (atomic on POSIX file systems). A kill at any point leaves either the old newest
-//! checkpoint or the new one; half-written `.tmp-*` directories are ignored and cleaned up.
-//! Only the newest checkpoint is kept.
+//! A checkpoint is written into `.tmp-step-N/` and every file is synced ([`write_pending`]); it
+//! becomes visible when [`commit`] renames the directory to `step-N/` (atomic on POSIX file
+//! systems). The two halves are separate so that whoever logs a run's metrics can commit a
+//! checkpoint only once the metrics up to its step are durable: a resumed run then never misses a
+//! logged step. A kill at any point leaves either the old newest checkpoint or the new one;
+//! half-written or uncommitted `.tmp-*` directories are ignored and cleaned up. Only the newest
+//! checkpoint is kept.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -46,16 +49,28 @@ pub fn read_host(checkpoint: &Path) -> Result<HostState, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Writes the checkpoint of `step`; `save_plugin` fills the plugin's directory.
+/// Writes the checkpoint of `step` and commits it at once.
 pub fn write(
     dir: &Path,
     step: u64,
     host: &HostState,
     save_plugin: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<PathBuf, String> {
-    let io = |e: std::io::Error| e.to_string();
+    let pending = write_pending(dir, step, host, save_plugin)?;
+    commit(dir, step, &pending)
+}
+
+/// Writes the checkpoint of `step` into an invisible directory; `save_plugin` fills the plugin's
+/// part. Returns that directory. Its name carries the process id, so that a worker orphaned by a
+/// killed sweep can never write into the directory its successor is about to commit.
+pub fn write_pending(
+    dir: &Path,
+    step: u64,
+    host: &HostState,
+    save_plugin: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
     fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!("{TMP_PREFIX}{step}"));
+    let tmp = dir.join(format!("{TMP_PREFIX}{step}-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io)?;
     }
@@ -64,23 +79,42 @@ pub fn write(
     let host_json = serde_json::to_vec_pretty(host).map_err(|e| e.to_string())?;
     fs::write(tmp.join(HOST_FILE), host_json).map_err(io)?;
     sync_tree(&tmp).map_err(io)?;
+    Ok(tmp)
+}
 
+/// Makes `pending` (from [`write_pending`] for `step`) the newest visible checkpoint and removes
+/// older ones.
+pub fn commit(dir: &Path, step: u64, pending: &Path) -> Result<PathBuf, String> {
+    let tmp = pending;
     let done = dir.join(format!("{PREFIX}{step}"));
     if done.exists() {
         fs::remove_dir_all(&done).map_err(io)?;
     }
-    fs::rename(&tmp, &done).map_err(io)?;
+    fs::rename(&tmp, &done).map_err(|e| format!("committing {}: {e}", tmp.display()))?;
     sync_dir(dir).map_err(io)?;
 
     // The new checkpoint is durable: older ones and leftovers of killed writes can go.
     for entry in fs::read_dir(dir).map_err(io)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let older = name.strip_prefix(PREFIX).and_then(|n| n.parse::<u64>().ok()).is_some_and(|s| s < step);
-        if older || name.starts_with(TMP_PREFIX) {
+        let committed = name.strip_prefix(PREFIX).and_then(|n| n.parse::<u64>().ok());
+        let pending = name.strip_prefix(TMP_PREFIX).and_then(|n| n.split('-').next()?.parse::<u64>().ok());
+        if committed.is_some_and(|s| s < step) || pending.is_some_and(|s| s <= step) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
     Ok(done)
+}
+
+/// Removes every checkpoint of a trial (it finished, or starts over).
+pub fn remove_all(dir: &Path) -> Result<(), String> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+        _ => Ok(()),
+    }
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
 }
 
 fn sync_tree(dir: &Path) -> std::io::Result<()> {
@@ -121,8 +155,8 @@ mod tests {
             write(dir.path(), step, &host(step), |p| fs::write(p.join("w"), step.to_string()).map_err(|e| e.to_string()))
                 .unwrap();
         }
-        // A write killed half-way leaves only a .tmp directory behind.
-        fs::create_dir_all(dir.path().join(".tmp-step-30/plugin")).unwrap();
+        // A write killed half-way, or never committed, leaves only a .tmp directory behind.
+        write_pending(dir.path(), 30, &host(30), |_| Ok(())).unwrap();
         let (step, path) = latest(dir.path()).unwrap().unwrap();
         assert_eq!(step, 20);
         assert_eq!(read_host(&path).unwrap().step, 20);
@@ -135,6 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), 5, &host(5), |_| Ok(())).unwrap();
         let err = write(dir.path(), 6, &host(6), |_| Err("disk full".into())).unwrap_err();
+        assert!(!dir.path().join("step-6").exists());
         assert_eq!(err, "disk full");
         assert_eq!(latest(dir.path()).unwrap().unwrap().0, 5);
     }

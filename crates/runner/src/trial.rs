@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ganbench_data::{DataStream, DataStreamState, Dataset};
-use ganbench_plugin_api::{Batch, CallError, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig};
+use ganbench_plugin_api::{Batch, CallError, Description, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -31,14 +31,18 @@ pub struct TrialPlan {
 /// What the loop tells its observer.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The trainer was created (and restored, if resuming).
+    Started { description: &'a Description },
     /// A trial continues from a checkpoint taken after `step`.
     Resumed { step: u64 },
     /// Losses etc. after training step `step` (1-based).
     Step { step: u64, metrics: &'a Metrics },
     /// Evaluation after `step`: sample-quality metrics and the samples they were computed on.
     Eval { step: u64, metrics: &'a Metrics, samples: &'a Samples },
-    /// A checkpoint covering steps 1..=step was written.
-    Checkpoint { step: u64, dir: &'a Path },
+    /// A checkpoint covering steps 1..=step was written but is not yet visible: the observer
+    /// calls [`checkpoint::commit`] once everything it logged up to `step` is durable, so a resumed
+    /// run never misses a logged step (and truncates what was logged after it).
+    Checkpoint { step: u64, checkpoints: &'a Path, pending: &'a Path },
 }
 
 /// What the observer wants next.
@@ -133,6 +137,7 @@ pub fn run_trial(
         }
         None => (0, DataStream::new(dataset, plan.config.seed)),
     };
+    observer.on_event(Event::Started { description: &trainer.describe()? });
 
     let mut batch = Vec::with_capacity(rows * data.dataset().example_len());
     let mut batch_shape = vec![rows];
@@ -219,11 +224,10 @@ fn save(
     observer: &mut dyn Observer,
 ) -> Result<(), TrialError> {
     let host = HostState { step, data: data.state() };
-    let written = checkpoint::write(dir, step, &host, |plugin_dir| {
-        trainer.save(plugin_dir).map_err(|e| e.to_string())
-    })
-    .map_err(|e| ckpt_err(dir, e))?;
-    observer.on_event(Event::Checkpoint { step, dir: &written });
+    let pending =
+        checkpoint::write_pending(dir, step, &host, |plugin_dir| trainer.save(plugin_dir).map_err(|e| e.to_string()))
+            .map_err(|e| ckpt_err(dir, e))?;
+    observer.on_event(Event::Checkpoint { step, checkpoints: dir, pending: &pending });
     Ok(())
 }
 

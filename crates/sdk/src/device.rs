@@ -54,6 +54,9 @@ mod tests {
     #[test]
     fn cuda_without_feature_says_how_to_build() {
         let err = device("cuda:0").unwrap_err().to_string();
-        assert!(err.contains("--features cuda") && err.contains("docs/cuda.md"), "{err}");
+        assert!(
+            err.contains("--features cuda") && err.contains("docs/cuda.md"),
+            "{err}"
+        );
     }
 }

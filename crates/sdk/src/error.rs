@@ -26,7 +26,10 @@ impl Error {
     }
 
     pub(crate) fn io(context: impl std::fmt::Display, source: std::io::Error) -> Self {
-        Self::Io { context: context.to_string(), source }
+        Self::Io {
+            context: context.to_string(),
+            source,
+        }
     }
 }
 

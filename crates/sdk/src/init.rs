@@ -22,12 +22,22 @@ pub fn kaiming_uniform<S: Into<Shape>>(
 }
 
 /// PyTorch's default weight init for linear and conv layers: U(±1/√fan_in).
-pub fn default_weight<S: Into<Shape>>(rng: &mut SeededRng, shape: S, fan_in: usize, device: &Device) -> Result<Tensor> {
+pub fn default_weight<S: Into<Shape>>(
+    rng: &mut SeededRng,
+    shape: S,
+    fan_in: usize,
+    device: &Device,
+) -> Result<Tensor> {
     kaiming_uniform(rng, shape, fan_in, 5f64.sqrt(), device)
 }
 
 /// PyTorch's default bias init for linear and conv layers: U(±1/√fan_in).
-pub fn default_bias(rng: &mut SeededRng, len: usize, fan_in: usize, device: &Device) -> Result<Tensor> {
+pub fn default_bias(
+    rng: &mut SeededRng,
+    len: usize,
+    fan_in: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
     rng.uniform(len, -bound, bound, device)
 }

@@ -25,6 +25,7 @@ pub mod gp;
 pub mod init;
 pub mod loss;
 pub mod nn;
+mod ops;
 pub mod optim;
 pub mod rng;
 pub mod spectral;
@@ -83,15 +84,19 @@ mod tests {
             plugin_api::TOOLCHAIN_ID
         );
         let suffix = &BUILD_ID[plugin_api::TOOLCHAIN_ID.len()..];
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
-            .expect("the workspace Cargo.lock");
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .expect("the workspace Cargo.lock");
         // Cargo.lock lists `name = "candle-core"` followed by `version = "…"`.
         let mut lines = lock.lines();
         let mut locked = None;
         while let Some(line) = lines.next() {
             if line.trim() == "name = \"candle-core\"" {
                 let v = lines.next().expect("version line after name");
-                locked = v.trim().strip_prefix("version = \"").and_then(|s| s.strip_suffix('"'));
+                locked = v
+                    .trim()
+                    .strip_prefix("version = \"")
+                    .and_then(|s| s.strip_suffix('"'));
                 break;
             }
         }

@@ -14,7 +14,9 @@ pub fn bce_with_logits_elementwise(logits: &Tensor, targets: &Tensor) -> Result<
 /// Mean stable binary cross-entropy of `logits` against the constant `target` (0 or 1 for GANs).
 pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {
     // max(x,0) − x·t as one affine op: for t ∈ [0,1] this is relu(x) + (−t)·x.
-    (logits.relu()? + logits.affine(-target, 0.0)?)?.add(&log1p_exp_neg_abs(logits)?)?.mean_all()
+    (logits.relu()? + logits.affine(-target, 0.0)?)?
+        .add(&log1p_exp_neg_abs(logits)?)?
+        .mean_all()
 }
 
 /// Elementwise softplus log(1 + eˣ) = BCE(x, 0), stable for any x.

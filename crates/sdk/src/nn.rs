@@ -5,9 +5,10 @@
 //! advance their state.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear};
+use candle_nn::{Conv2d, Conv2dConfig};
 use serde::{Deserialize, Serialize};
 
+pub use crate::ops::{add_bias, leaky_relu, relu};
 use crate::spectral::SnLinear;
 use crate::{init, SeededRng, Vars};
 
@@ -60,7 +61,7 @@ impl Module for Activation {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match *self {
             Self::Identity => Ok(xs.clone()),
-            Self::Relu => xs.relu(),
+            Self::Relu => relu(xs),
             Self::LeakyRelu(slope) => leaky_relu(xs, slope),
             Self::Tanh => xs.tanh(),
             // 1 / (1 + e^-x): built from primitive ops so that it has a (double) backward.
@@ -69,16 +70,46 @@ impl Module for Activation {
     }
 }
 
-/// Leaky ReLU, max(x, 0) + slope·min(x, 0), with first- and second-order gradients.
-pub fn leaky_relu(xs: &Tensor, slope: f64) -> Result<Tensor> {
-    candle_nn::ops::leaky_relu(xs, slope)
+/// y = x Wᵀ + b for `x` of shape `(batch, in)`, `W` `(out, in)`, `b` `(out,)` (like candle-nn's
+/// `Linear`, but adding the bias with [`add_bias`], whose backward is a fast row sum).
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let y = xs.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(b) => add_bias(&y, b),
+            None => Ok(y),
+        }
+    }
 }
 
 /// A linear layer `in_dim → out_dim` with PyTorch's default init, registered as `weight`/`bias`
 /// in `vars` (weight shape `(out_dim, in_dim)`).
 pub fn linear(vars: &Vars, in_dim: usize, out_dim: usize, rng: &mut SeededRng) -> Result<Linear> {
     let dev = vars.device().clone();
-    let w = vars.param("weight", init::default_weight(rng, (out_dim, in_dim), in_dim, &dev)?)?;
+    let w = vars.param(
+        "weight",
+        init::default_weight(rng, (out_dim, in_dim), in_dim, &dev)?,
+    )?;
     let b = vars.param("bias", init::default_bias(rng, out_dim, in_dim, &dev)?)?;
     Ok(Linear::new(w, Some(b)))
 }
@@ -148,7 +179,10 @@ impl Mlp {
                 Dense::Plain(linear(&vs, pair[0], pair[1], rng)?)
             });
         }
-        Ok(Self { layers, config: config.clone() })
+        Ok(Self {
+            layers,
+            config: config.clone(),
+        })
     }
 
     pub fn config(&self) -> &MlpConfig {
@@ -169,11 +203,19 @@ impl Mlp {
 
 impl ModuleT for Mlp {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = if xs.rank() > 2 { xs.flatten_from(1)? } else { xs.clone() };
+        let mut x = if xs.rank() > 2 {
+            xs.flatten_from(1)?
+        } else {
+            xs.clone()
+        };
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward_t(&x, train)?;
-            let act = if i == last { self.config.output_activation } else { self.config.activation };
+            let act = if i == last {
+                self.config.output_activation
+            } else {
+                self.config.activation
+            };
             x = act.forward(&x)?;
         }
         Ok(x)
@@ -183,8 +225,11 @@ impl ModuleT for Mlp {
 impl Network for Mlp {
     fn summary(&self) -> String {
         let c = &self.config;
-        let dims: Vec<String> =
-            std::iter::once(c.input).chain(c.hidden.iter().copied()).chain([c.output]).map(|d| d.to_string()).collect();
+        let dims: Vec<String> = std::iter::once(c.input)
+            .chain(c.hidden.iter().copied())
+            .chain([c.output])
+            .map(|d| d.to_string())
+            .collect();
         let mut s = format!("MLP {} ({}", dims.join("→"), c.activation.name());
         if c.output_activation != Activation::Identity {
             s += &format!(", output {}", c.output_activation.name());

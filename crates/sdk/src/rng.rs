@@ -47,12 +47,16 @@ impl SeededRng {
 
     /// `n` draws from N(0, 1).
     pub fn normal_vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| StandardNormal.sample(&mut self.inner)).collect()
+        (0..n)
+            .map(|_| StandardNormal.sample(&mut self.inner))
+            .collect()
     }
 
     /// `n` draws from U[lo, hi), computed in f64 and rounded to f32.
     pub fn uniform_vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-        (0..n).map(|_| (lo + (hi - lo) * self.inner.random::<f64>()) as f32).collect()
+        (0..n)
+            .map(|_| (lo + (hi - lo) * self.inner.random::<f64>()) as f32)
+            .collect()
     }
 
     /// An f32 tensor of N(0, 1) draws, filled in row-major order.
@@ -62,7 +66,13 @@ impl SeededRng {
     }
 
     /// An f32 tensor of U[lo, hi) draws, filled in row-major order.
-    pub fn uniform<S: Into<Shape>>(&mut self, shape: S, lo: f64, hi: f64, device: &Device) -> Result<Tensor> {
+    pub fn uniform<S: Into<Shape>>(
+        &mut self,
+        shape: S,
+        lo: f64,
+        hi: f64,
+        device: &Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         Tensor::from_vec(self.uniform_vec(shape.elem_count(), lo, hi), shape, device)
     }
@@ -95,8 +105,14 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         let mut c: SeededRng = serde_json::from_str(&json).unwrap();
         assert_eq!(a.uniform_vec(9, -1.0, 1.0), c.uniform_vec(9, -1.0, 1.0));
-        assert_ne!(SeededRng::new(8).normal_vec(5), SeededRng::new(7).normal_vec(5));
-        assert_ne!(SeededRng::with_stream(7, 1).normal_vec(5), SeededRng::new(7).normal_vec(5));
+        assert_ne!(
+            SeededRng::new(8).normal_vec(5),
+            SeededRng::new(7).normal_vec(5)
+        );
+        assert_ne!(
+            SeededRng::with_stream(7, 1).normal_vec(5),
+            SeededRng::new(7).normal_vec(5)
+        );
     }
 
     #[test]
@@ -106,7 +122,10 @@ mod tests {
         let x = r.normal_vec(n);
         let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
         let u = r.uniform_vec(n, -2.0, 3.0);
         assert!(u.iter().all(|&v| (-2.0..3.0).contains(&v)));
         let mean = u.iter().map(|&v| v as f64).sum::<f64>() / n as f64;

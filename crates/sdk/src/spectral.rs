@@ -8,8 +8,9 @@
 //! the same σ as the training pass before it (for the same W).
 
 use candle_core::{Module, ModuleT, Result, Tensor, Var};
-use candle_nn::{Conv2d, Conv2dConfig, Linear};
+use candle_nn::{Conv2d, Conv2dConfig};
 
+use crate::nn::Linear;
 use crate::{init, SeededRng, Vars};
 
 /// Power-iteration steps run once at construction (PyTorch's parametrized spectral norm does 15),
@@ -38,7 +39,13 @@ impl SpectralNorm {
         let dev = vars.device().clone();
         let u = normalize(&rng.normal(rows, &dev)?.to_dtype(vars.dtype())?)?;
         let v = normalize(&rng.normal(cols, &dev)?.to_dtype(vars.dtype())?)?;
-        let sn = Self { weight, rows, cols, u: vars.buffer("u", u)?, v: vars.buffer("v", v)? };
+        let sn = Self {
+            weight,
+            rows,
+            cols,
+            u: vars.buffer("u", u)?,
+            v: vars.buffer("v", v)?,
+        };
         for _ in 0..INIT_POWER_ITERATIONS {
             sn.power_iteration()?;
         }
@@ -66,18 +73,30 @@ impl SpectralNorm {
     pub fn sigma(&self) -> Result<f64> {
         let (u, v) = self.stored()?;
         let w = self.weight.detach().reshape((self.rows, self.cols))?;
-        u.t()?.matmul(&w.matmul(&v)?)?.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>().map(|s| s[0])
+        u.t()?
+            .matmul(&w.matmul(&v)?)?
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec1::<f64>()
+            .map(|s| s[0])
     }
 
     /// Copies of the stored vectors as column vectors (copies, so that a later update of the
     /// buffers cannot change values a pending backward pass depends on).
     fn stored(&self) -> Result<(Tensor, Tensor)> {
-        Ok((self.u.as_tensor().copy()?.reshape((self.rows, 1))?, self.v.as_tensor().copy()?.reshape((self.cols, 1))?))
+        Ok((
+            self.u.as_tensor().copy()?.reshape((self.rows, 1))?,
+            self.v.as_tensor().copy()?.reshape((self.cols, 1))?,
+        ))
     }
 
     /// W / σ, in W's shape. With `train`, first runs one power-iteration step.
     pub fn normalized_weight(&self, train: bool) -> Result<Tensor> {
-        let (u, v) = if train { self.power_iteration()? } else { self.stored()? };
+        let (u, v) = if train {
+            self.power_iteration()?
+        } else {
+            self.stored()?
+        };
         let w = self.weight.reshape((self.rows, self.cols))?;
         let sigma = u.t()?.matmul(&w.matmul(&v)?)?; // (1, 1); gradients flow to W only
         let sigma = sigma.reshape(vec![1; self.weight.rank()])?;
@@ -100,9 +119,15 @@ impl SnLinear {
     /// Registers `weight`, `bias` (parameters) and `u`, `v` (buffers) in `vars`.
     pub fn new(vars: &Vars, in_dim: usize, out_dim: usize, rng: &mut SeededRng) -> Result<Self> {
         let dev = vars.device().clone();
-        let w = vars.param("weight", init::default_weight(rng, (out_dim, in_dim), in_dim, &dev)?)?;
+        let w = vars.param(
+            "weight",
+            init::default_weight(rng, (out_dim, in_dim), in_dim, &dev)?,
+        )?;
         let b = vars.param("bias", init::default_bias(rng, out_dim, in_dim, &dev)?)?;
-        Ok(Self { sn: SpectralNorm::new(w, vars, rng)?, bias: b })
+        Ok(Self {
+            sn: SpectralNorm::new(w, vars, rng)?,
+            bias: b,
+        })
     }
 
     pub fn spectral_norm(&self) -> &SpectralNorm {
@@ -138,7 +163,11 @@ impl SnConv2d {
         let shape = (out_channels, in_channels / config.groups, kernel, kernel);
         let w = vars.param("weight", init::default_weight(rng, shape, fan_in, &dev)?)?;
         let b = vars.param("bias", init::default_bias(rng, out_channels, fan_in, &dev)?)?;
-        Ok(Self { sn: SpectralNorm::new(w, vars, rng)?, bias: b, config })
+        Ok(Self {
+            sn: SpectralNorm::new(w, vars, rng)?,
+            bias: b,
+            config,
+        })
     }
 
     pub fn spectral_norm(&self) -> &SpectralNorm {
@@ -148,6 +177,11 @@ impl SnConv2d {
 
 impl ModuleT for SnConv2d {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Conv2d::new(self.sn.normalized_weight(train)?, Some(self.bias.clone()), self.config).forward(xs)
+        Conv2d::new(
+            self.sn.normalized_weight(train)?,
+            Some(self.bias.clone()),
+            self.config,
+        )
+        .forward(xs)
     }
 }

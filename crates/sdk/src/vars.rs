@@ -20,12 +20,21 @@ pub struct Vars {
 impl Vars {
     /// Empty maps; parameters are converted to `dtype` (normally F32, F64 for gradient checks).
     pub fn new(dtype: DType, device: &Device) -> Self {
-        Self { params: VarMap::new(), buffers: VarMap::new(), prefix: String::new(), dtype, device: device.clone() }
+        Self {
+            params: VarMap::new(),
+            buffers: VarMap::new(),
+            prefix: String::new(),
+            dtype,
+            device: device.clone(),
+        }
     }
 
     /// A view whose names are prefixed with `name.`.
     pub fn pp(&self, name: &str) -> Self {
-        Self { prefix: self.path(name), ..self.clone() }
+        Self {
+            prefix: self.path(name),
+            ..self.clone()
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -47,13 +56,27 @@ impl Vars {
     /// Registers a trainable parameter with the value `init`; returns the tensor to use in forward
     /// passes (it shares the variable's storage and id, so gradients find it).
     pub fn param(&self, name: &str, init: Tensor) -> Result<Tensor> {
-        Ok(insert(&self.params, self.path(name), &init, self.dtype, &self.device)?.as_tensor().clone())
+        Ok(insert(
+            &self.params,
+            self.path(name),
+            &init,
+            self.dtype,
+            &self.device,
+        )?
+        .as_tensor()
+        .clone())
     }
 
     /// Registers a persistent buffer with the value `init`. It is saved and restored with the
     /// parameters but never trained; update it with [`Var::set`].
     pub fn buffer(&self, name: &str, init: Tensor) -> Result<Var> {
-        insert(&self.buffers, self.path(name), &init, self.dtype, &self.device)
+        insert(
+            &self.buffers,
+            self.path(name),
+            &init,
+            self.dtype,
+            &self.device,
+        )
     }
 
     /// The trainable parameters map (all names, whatever this view's prefix).

@@ -4,9 +4,9 @@
 //! ganbench's so that another program's SQLite file is refused instead of "migrated".
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use crate::error::{classify, AtPath, Result, StoreError};
 
@@ -119,22 +119,54 @@ pub(crate) fn open_at_version(path: &Path, target: i64) -> Result<Connection> {
     })?;
     conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
     // Read the header and parse the schema before changing anything, so that a file that is
-    // not SQLite, or is corrupt, is reported as such and left untouched.
-    let (version, app_id) = read_versions(&conn, path)?;
-    check_versions(&conn, path, version, app_id)?;
-    // WAL: readers (report, `ganbench status`) never block the writer and vice versa.
-    // synchronous=NORMAL in WAL: a commit survives a crash or kill -9 of the process (it is in
-    // the OS's page cache); only an OS crash or power cut can lose the last commits, never
-    // corrupt the file. `Writer::sync` forces everything to disk for that case.
-    let _mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .at(path)?;
+    // not SQLite, or is corrupt, is reported as such and left untouched. One read transaction:
+    // the version and the table list must come from the same snapshot, or a concurrent
+    // migration by another process could be mistaken for a foreign database.
+    let version = {
+        let tx = conn.unchecked_transaction().at(path)?;
+        let (version, app_id) = read_versions(&tx, path)?;
+        check_versions(&tx, path, version, app_id)?;
+        version
+    };
+    set_wal(&conn, path)?;
     conn.pragma_update(None, "synchronous", "NORMAL").at(path)?;
     if version < target {
         migrate(&conn, path, target)?;
     }
     conn.pragma_update(None, "foreign_keys", true).at(path)?;
     Ok(conn)
+}
+
+/// WAL: readers (report, `ganbench status`) never block the writer and vice versa.
+/// synchronous=NORMAL (set by the caller) in WAL: a commit survives a crash or kill -9 of the
+/// process (it is in the OS's page cache); only an OS crash or power cut can lose the last
+/// commits, never corrupt the file. `Writer::sync` forces everything to disk for that case.
+///
+/// Switching a file to WAL needs an exclusive lock and SQLite does not call the busy handler for
+/// it: when two processes open a fresh file at once, one gets SQLITE_BUSY at once. So check
+/// first (a WAL file needs no switch) and retry until the busy timeout.
+fn set_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .at(path)?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        // The answer may be another mode where WAL is impossible (e.g. no shared memory);
+        // the store still works there, with readers and writer blocking each other.
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(classify(e, path)),
+        }
+    }
 }
 
 fn read_versions(conn: &Connection, path: &Path) -> Result<(i64, i64)> {
@@ -188,7 +220,12 @@ fn migrate(conn: &Connection, path: &Path, target: i64) -> Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).at(path)?;
     let (version, app_id) = read_versions(&tx, path)?;
     check_versions(&tx, path, version, app_id)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().take(target as usize).skip(version as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(version as usize)
+    {
         let to = i as i64 + 1;
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", to))
@@ -202,7 +239,9 @@ fn migrate(conn: &Connection, path: &Path, target: i64) -> Result<()> {
             })?;
     }
     let violations: i64 = tx
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
         .at(path)?;
     if violations > 0 {
         return Err(StoreError::Migration {

@@ -20,7 +20,8 @@ pub fn pid_is_alive(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             // The state letter follows the ")" that ends the command name.
             Ok(stat) => !matches!(
-                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()),
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next()),
                 Some("Z") | Some("X")
             ),
             Err(_) => false,

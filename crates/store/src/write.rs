@@ -21,7 +21,12 @@ impl Store {
     ///   re-running a spec continues it, even after going back to an older spec.
     /// - Otherwise → [`StoreError::SpecChanged`] with both hashes: the CLI should suggest
     ///   `--new-version` (see [`Store::register_new_version`]).
-    pub fn register_sweep(&self, name: &str, spec_text: &str, spec_hash: &str) -> Result<Registration> {
+    pub fn register_sweep(
+        &self,
+        name: &str,
+        spec_text: &str,
+        spec_hash: &str,
+    ) -> Result<Registration> {
         let p = &self.path;
         let tx = self.write_tx()?;
         let same: Option<(i64, u32)> = tx
@@ -33,7 +38,10 @@ impl Store {
             .optional()
             .at(p)?;
         if let Some((id, version)) = same {
-            return Ok(Registration::Existing { id: SweepId(id), version });
+            return Ok(Registration::Existing {
+                id: SweepId(id),
+                version,
+            });
         }
         let latest: Option<(u32, String)> = tx
             .query_row(
@@ -58,11 +66,20 @@ impl Store {
 
     /// Stores `spec_text` as a new version of `name` (newest + 1, or 1), always: this is what
     /// `--new-version` does. Its runs start from scratch.
-    pub fn register_new_version(&self, name: &str, spec_text: &str, spec_hash: &str) -> Result<Registration> {
+    pub fn register_new_version(
+        &self,
+        name: &str,
+        spec_text: &str,
+        spec_hash: &str,
+    ) -> Result<Registration> {
         let p = &self.path;
         let tx = self.write_tx()?;
         let version: u32 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM sweeps WHERE name = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM sweeps WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
             .at(p)?;
         let id = insert_sweep(&tx, p, name, version, spec_text, spec_hash)?;
         tx.commit().at(p)?;
@@ -77,7 +94,11 @@ impl Store {
         let p = &self.path;
         let tx = self.write_tx()?;
         let exists: bool = tx
-            .query_row("SELECT EXISTS(SELECT 1 FROM sweeps WHERE id = ?1)", [sweep.0], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM sweeps WHERE id = ?1)",
+                [sweep.0],
+                |r| r.get(0),
+            )
             .at(p)?;
         if !exists {
             return Err(StoreError::NoSuchSweep(sweep));
@@ -132,9 +153,11 @@ impl Store {
         let p = &self.path;
         let tx = self.write_tx()?;
         let row: Option<(String, Option<u32>, Option<String>, i64)> = tx
-            .query_row("SELECT status, owner_pid, host, step FROM runs WHERE id = ?1", [run.0], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT status, owner_pid, host, step FROM runs WHERE id = ?1",
+                [run.0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .at(p)?;
         let (status, owner, owner_host, step) = row.ok_or(StoreError::NoSuchRun(run))?;
@@ -157,7 +180,14 @@ impl Store {
             params![run.0, pid, host, now],
         )
         .at(p)?;
-        insert_event(&tx, p, run, now, "claimed", &format!("claimed by process {pid} on {host} (was {status} at step {step})"))?;
+        insert_event(
+            &tx,
+            p,
+            run,
+            now,
+            "claimed",
+            &format!("claimed by process {pid} on {host} (was {status} at step {step})"),
+        )?;
         tx.commit().at(p)
     }
 
@@ -181,7 +211,13 @@ impl Store {
 
     /// Ends a run: sets `status`, its last `step`, `error` and `ended_at`, and records an
     /// event whose kind is the status.
-    pub fn finish_run(&self, run: RunId, status: Status, step: u64, error: Option<&str>) -> Result<()> {
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        status: Status,
+        step: u64,
+        error: Option<&str>,
+    ) -> Result<()> {
         let tx = self.write_tx()?;
         finish_run_in(&tx, &self.path, run, status, step, error, now_ms())?;
         tx.commit().at(&self.path)
@@ -207,7 +243,11 @@ impl Store {
         let s = step as i64;
         let tx = self.write_tx()?;
         let exists: bool = tx
-            .query_row("SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?1)", [run.0], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?1)",
+                [run.0],
+                |r| r.get(0),
+            )
             .at(p)?;
         if !exists {
             return Err(StoreError::NoSuchRun(run));
@@ -217,20 +257,41 @@ impl Store {
                 .prepare("SELECT step, kind, path FROM artifacts WHERE run_id = ?1 AND step > ?2 ORDER BY step, id")
                 .at(p)?;
             let rows = st.query_map(params![run.0, s], |r| {
-                Ok(Artifact { run_id: run, step: r.get::<_, i64>(0)? as u64, kind: r.get(1)?, path: r.get(2)? })
+                Ok(Artifact {
+                    run_id: run,
+                    step: r.get::<_, i64>(0)? as u64,
+                    kind: r.get(1)?,
+                    path: r.get(2)?,
+                })
             });
             rows.and_then(|it| it.collect()).at(p)?
         };
-        tx.execute("DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2", params![run.0, s]).at(p)?;
-        let metrics = tx.execute("DELETE FROM metrics WHERE run_id = ?1 AND step > ?2", params![run.0, s]).at(p)?;
-        tx.execute("UPDATE runs SET step = MIN(step, ?2) WHERE id = ?1", params![run.0, s]).at(p)?;
+        tx.execute(
+            "DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2",
+            params![run.0, s],
+        )
+        .at(p)?;
+        let metrics = tx
+            .execute(
+                "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+                params![run.0, s],
+            )
+            .at(p)?;
+        tx.execute(
+            "UPDATE runs SET step = MIN(step, ?2) WHERE id = ?1",
+            params![run.0, s],
+        )
+        .at(p)?;
         insert_event(
             &tx,
             p,
             run,
             now_ms(),
             "truncated",
-            &format!("removed {metrics} metric point(s) and {} artifact(s) after step {step}", artifacts.len()),
+            &format!(
+                "removed {metrics} metric point(s) and {} artifact(s) after step {step}",
+                artifacts.len()
+            ),
         )?;
         tx.commit().at(p)?;
         Ok(Truncated { metrics, artifacts })
@@ -240,7 +301,11 @@ impl Store {
     /// says is gone (or with no recorded owner), with an "interrupted" event; returns how many.
     /// Call it at startup before claiming runs. Runs owned by another host are left alone:
     /// their pids mean nothing here. [`crate::pid_is_alive`] is a suitable `is_alive`.
-    pub fn mark_orphans_interrupted(&self, host: &str, is_alive: impl Fn(u32) -> bool) -> Result<usize> {
+    pub fn mark_orphans_interrupted(
+        &self,
+        host: &str,
+        is_alive: impl Fn(u32) -> bool,
+    ) -> Result<usize> {
         let p = &self.path;
         let tx = self.write_tx()?;
         let running: Vec<(i64, Option<u32>, Option<String>, i64)> = {
@@ -267,7 +332,14 @@ impl Store {
                 Some(pid) => format!("process {pid} on {}", owner_host.as_deref().unwrap_or(host)),
                 None => "its process (not recorded)".to_owned(),
             };
-            insert_event(&tx, p, RunId(id), now, "interrupted", &format!("{who} is gone; marked interrupted at step {step}"))?;
+            insert_event(
+                &tx,
+                p,
+                RunId(id),
+                now,
+                "interrupted",
+                &format!("{who} is gone; marked interrupted at step {step}"),
+            )?;
             marked += 1;
         }
         tx.commit().at(p)?;
@@ -275,7 +347,14 @@ impl Store {
     }
 }
 
-fn insert_sweep(tx: &Transaction<'_>, p: &std::path::Path, name: &str, version: u32, spec_text: &str, spec_hash: &str) -> Result<SweepId> {
+fn insert_sweep(
+    tx: &Transaction<'_>,
+    p: &std::path::Path,
+    name: &str,
+    version: u32,
+    spec_text: &str,
+    spec_hash: &str,
+) -> Result<SweepId> {
     tx.execute(
         "INSERT INTO sweeps (name, version, spec_text, spec_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![name, version, spec_text, spec_hash, now_ms()],
@@ -284,7 +363,12 @@ fn insert_sweep(tx: &Transaction<'_>, p: &std::path::Path, name: &str, version: 
     Ok(SweepId(tx.last_insert_rowid()))
 }
 
-fn find_run(tx: &Transaction<'_>, p: &std::path::Path, sweep: SweepId, key: &str) -> Result<Option<EnsuredRun>> {
+fn find_run(
+    tx: &Transaction<'_>,
+    p: &std::path::Path,
+    sweep: SweepId,
+    key: &str,
+) -> Result<Option<EnsuredRun>> {
     let row: Option<(i64, String, i64, String)> = tx
         .query_row(
             "SELECT id, status, step, build_id FROM runs WHERE sweep_id = ?1 AND trial_key = ?2",
@@ -294,7 +378,13 @@ fn find_run(tx: &Transaction<'_>, p: &std::path::Path, sweep: SweepId, key: &str
         .optional()
         .at(p)?;
     row.map(|(id, status, step, build_id)| {
-        Ok(EnsuredRun { id: RunId(id), created: false, status: status.parse()?, step: step as u64, build_id })
+        Ok(EnsuredRun {
+            id: RunId(id),
+            created: false,
+            status: status.parse()?,
+            step: step as u64,
+            build_id,
+        })
     })
     .transpose()
 }
@@ -324,14 +414,28 @@ pub(crate) fn finish_run_in(
     insert_event(conn, p, run, now, status.as_str(), &message)
 }
 
-pub(crate) fn insert_event(conn: &rusqlite::Connection, p: &std::path::Path, run: RunId, at: i64, kind: &str, message: &str) -> Result<()> {
+pub(crate) fn insert_event(
+    conn: &rusqlite::Connection,
+    p: &std::path::Path,
+    run: RunId,
+    at: i64,
+    kind: &str,
+    message: &str,
+) -> Result<()> {
     conn.prepare_cached("INSERT INTO events (run_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)")
         .and_then(|mut st| st.execute(params![run.0, at, kind, message]))
         .map_err(|e| no_such_run_on_fk(e, run, p))?;
     Ok(())
 }
 
-pub(crate) fn insert_artifact(conn: &rusqlite::Connection, p: &std::path::Path, run: RunId, step: u64, kind: &str, path: &str) -> Result<()> {
+pub(crate) fn insert_artifact(
+    conn: &rusqlite::Connection,
+    p: &std::path::Path,
+    run: RunId,
+    step: u64,
+    kind: &str,
+    path: &str,
+) -> Result<()> {
     conn.prepare_cached("INSERT INTO artifacts (run_id, step, kind, path) VALUES (?1, ?2, ?3, ?4)")
         .and_then(|mut st| st.execute(params![run.0, step as i64, kind, path]))
         .map_err(|e| no_such_run_on_fk(e, run, p))?;

@@ -43,14 +43,30 @@ fn fresh_file_gets_latest_schema_wal_and_foreign_keys() {
     let store = Store::open(db(&dir)).unwrap(); // also creates the missing directory
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let c = store.connection();
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    let fk: i64 = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(fk, 1);
-    let app: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
+    let app: i64 = c
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(app, ganbench_store::APPLICATION_ID);
-    for t in ["sweeps", "runs", "metric_keys", "metrics", "artifacts", "events"] {
-        let n = count(&store, &format!("SELECT count(*) FROM sqlite_master WHERE name = '{t}'"));
+    for t in [
+        "sweeps",
+        "runs",
+        "metric_keys",
+        "metrics",
+        "artifacts",
+        "events",
+    ] {
+        let n = count(
+            &store,
+            &format!("SELECT count(*) FROM sqlite_master WHERE name = '{t}'"),
+        );
         assert_eq!(n, 1, "table {t}");
     }
     assert!(store.integrity_check().unwrap().is_empty());
@@ -73,7 +89,10 @@ fn v1_file_is_migrated_and_keeps_its_data() {
                  INSERT INTO metrics VALUES (1, 1, 10, 0.5, 99);",
             )
             .unwrap();
-        let has_version = count(&v1, "SELECT count(*) FROM pragma_table_info('sweeps') WHERE name = 'version'");
+        let has_version = count(
+            &v1,
+            "SELECT count(*) FROM pragma_table_info('sweeps') WHERE name = 'version'",
+        );
         assert_eq!(has_version, 0);
     }
     let store = Store::open(&path).unwrap();
@@ -82,11 +101,26 @@ fn v1_file_is_migrated_and_keeps_its_data() {
     assert_eq!((sweep.version, sweep.spec_hash.as_str()), (1, "h1"));
     let runs = store.runs(sweep.id).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!((runs[0].status, runs[0].step, runs[0].label.as_str()), (Status::Finished, 10, ""));
+    assert_eq!(
+        (runs[0].status, runs[0].step, runs[0].label.as_str()),
+        (Status::Finished, 10, "")
+    );
     assert_eq!(store.series(runs[0].id, "loss").unwrap()[0].value, 0.5);
     // The v2 features work on migrated data.
-    assert_eq!(store.register_sweep("old", "spec", "h1").unwrap(), Registration::Existing { id: sweep.id, version: 1 });
-    assert_eq!(store.register_new_version("old", "spec2", "h2").unwrap().version(), 2);
+    assert_eq!(
+        store.register_sweep("old", "spec", "h1").unwrap(),
+        Registration::Existing {
+            id: sweep.id,
+            version: 1
+        }
+    );
+    assert_eq!(
+        store
+            .register_new_version("old", "spec2", "h2")
+            .unwrap()
+            .version(),
+        2
+    );
     assert!(store.integrity_check().unwrap().is_empty());
 }
 
@@ -106,7 +140,10 @@ fn reopening_keeps_everything() {
     assert_eq!(store.list_sweeps().unwrap().len(), 1);
     // Reopening an up-to-date file a second time changes nothing.
     drop(store);
-    assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        Store::open(&path).unwrap().schema_version().unwrap(),
+        SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -114,13 +151,24 @@ fn newer_schema_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
     drop(Store::open(&path).unwrap());
-    Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, StoreError::TooNew { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION));
+    assert!(
+        matches!(err, StoreError::TooNew { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION)
+    );
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()) && msg.contains("newer ganbench"), "{msg}");
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("newer ganbench"),
+        "{msg}"
+    );
     // Refusing must not touch the file.
-    let v: i64 = Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, SCHEMA_VERSION + 1);
 }
 
@@ -128,12 +176,16 @@ fn newer_schema_is_refused_with_a_clear_message() {
 fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.db");
-    let text = "this is not a database, it is a text file of some length to fill a header.\n".repeat(20);
+    let text =
+        "this is not a database, it is a text file of some length to fill a header.\n".repeat(20);
     std::fs::write(&path, &text).unwrap();
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::NotGanbench { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()) && msg.contains("--db"), "{msg}");
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("--db"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
 
@@ -141,13 +193,23 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
 fn another_programs_sqlite_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");
-    Connection::open(&path).unwrap().execute_batch("CREATE TABLE photos (id INTEGER)").unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE photos (id INTEGER)")
+        .unwrap();
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(&err, StoreError::NotGanbench { detail, .. } if detail.contains("photos")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::NotGanbench { detail, .. } if detail.contains("photos")),
+        "{err:?}"
+    );
     let c = Connection::open(&path).unwrap();
-    c.execute_batch("DROP TABLE photos; PRAGMA application_id = 42; PRAGMA user_version = 3").unwrap();
+    c.execute_batch("DROP TABLE photos; PRAGMA application_id = 42; PRAGMA user_version = 3")
+        .unwrap();
     drop(c);
-    assert!(matches!(Store::open(&path).unwrap_err(), StoreError::NotGanbench { .. }));
+    assert!(matches!(
+        Store::open(&path).unwrap_err(),
+        StoreError::NotGanbench { .. }
+    ));
 }
 
 #[test]
@@ -165,7 +227,10 @@ fn a_corrupt_file_is_reported_as_corrupt_naming_the_path() {
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()) && msg.contains("move it aside"), "{msg}");
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("move it aside"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -174,23 +239,63 @@ fn sweep_registration_outcomes() {
     let store = Store::open(db(&dir)).unwrap();
     let r1 = store.register_sweep("s", "spec a", "ha").unwrap();
     assert!(matches!(r1, Registration::Created { version: 1, .. }));
-    assert_eq!(store.register_sweep("s", "spec a", "ha").unwrap(), Registration::Existing { id: r1.id(), version: 1 });
+    assert_eq!(
+        store.register_sweep("s", "spec a", "ha").unwrap(),
+        Registration::Existing {
+            id: r1.id(),
+            version: 1
+        }
+    );
     match store.register_sweep("s", "spec b", "hb").unwrap_err() {
-        StoreError::SpecChanged { name, version, stored_hash, new_hash } => {
-            assert_eq!((name.as_str(), version, stored_hash.as_str(), new_hash.as_str()), ("s", 1, "ha", "hb"));
+        StoreError::SpecChanged {
+            name,
+            version,
+            stored_hash,
+            new_hash,
+        } => {
+            assert_eq!(
+                (
+                    name.as_str(),
+                    version,
+                    stored_hash.as_str(),
+                    new_hash.as_str()
+                ),
+                ("s", 1, "ha", "hb")
+            );
         }
         e => panic!("{e:?}"),
     }
     let r2 = store.register_new_version("s", "spec b", "hb").unwrap();
     assert!(matches!(r2, Registration::Created { version: 2, .. }) && r2.id() != r1.id());
-    assert_eq!(store.register_sweep("s", "spec b", "hb").unwrap(), Registration::Existing { id: r2.id(), version: 2 });
+    assert_eq!(
+        store.register_sweep("s", "spec b", "hb").unwrap(),
+        Registration::Existing {
+            id: r2.id(),
+            version: 2
+        }
+    );
     // Going back to the first spec finds version 1 again.
-    assert_eq!(store.register_sweep("s", "spec a", "ha").unwrap().id(), r1.id());
+    assert_eq!(
+        store.register_sweep("s", "spec a", "ha").unwrap().id(),
+        r1.id()
+    );
     assert_eq!(store.find_sweep("s", None).unwrap().unwrap().version, 2);
-    assert_eq!(store.find_sweep("s", Some(1)).unwrap().unwrap().spec_text, "spec a");
+    assert_eq!(
+        store.find_sweep("s", Some(1)).unwrap().unwrap().spec_text,
+        "spec a"
+    );
     assert!(store.find_sweep("nope", None).unwrap().is_none());
-    let msg = StoreError::SpecChanged { name: "s".into(), version: 2, stored_hash: "x".into(), new_hash: "y".into() }.to_string();
-    assert!(msg.contains("--new-version") && msg.contains("version 3"), "{msg}");
+    let msg = StoreError::SpecChanged {
+        name: "s".into(),
+        version: 2,
+        stored_hash: "x".into(),
+        new_hash: "y".into(),
+    }
+    .to_string();
+    assert!(
+        msg.contains("--new-version") && msg.contains("version 3"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -208,9 +313,16 @@ fn ensure_run_is_idempotent() {
     assert_ne!(c.id, a.id);
     let run = store.run(a.id).unwrap();
     assert_eq!(run.seed, u64::MAX, "u64 seeds round-trip");
-    assert_eq!(run.total_steps, Some(100), "a missing total_steps is filled in");
+    assert_eq!(
+        run.total_steps,
+        Some(100),
+        "a missing total_steps is filled in"
+    );
     assert_eq!(store.runs(sweep).unwrap().len(), 2);
-    assert!(matches!(store.ensure_run(SweepId(999), &nr), Err(StoreError::NoSuchSweep(_))));
+    assert!(matches!(
+        store.ensure_run(SweepId(999), &nr),
+        Err(StoreError::NoSuchSweep(_))
+    ));
 }
 
 #[test]
@@ -220,13 +332,24 @@ fn claim_finish_and_status() {
     store.claim_run(run, 10, "h").unwrap();
     store.claim_run(run, 10, "h").unwrap(); // same owner: no-op
     let err = store.claim_run(run, 11, "h").unwrap_err();
-    assert!(matches!(err, StoreError::AlreadyRunning { pid: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::AlreadyRunning { pid: 10, .. }),
+        "{err:?}"
+    );
     let r = store.run(run).unwrap();
-    assert_eq!((r.status, r.owner_pid, r.host.as_deref()), (Status::Running, Some(10), Some("h")));
+    assert_eq!(
+        (r.status, r.owner_pid, r.host.as_deref()),
+        (Status::Running, Some(10), Some("h"))
+    );
     assert!(r.started_at_ms.is_some() && r.ended_at_ms.is_none());
-    store.finish_run(run, Status::Diverged, 42, Some("d_loss is NaN")).unwrap();
+    store
+        .finish_run(run, Status::Diverged, 42, Some("d_loss is NaN"))
+        .unwrap();
     let d = store.run_details(run).unwrap();
-    assert_eq!((d.run.status, d.run.step, d.run.error.as_deref()), (Status::Diverged, 42, Some("d_loss is NaN")));
+    assert_eq!(
+        (d.run.status, d.run.step, d.run.error.as_deref()),
+        (Status::Diverged, 42, Some("d_loss is NaN"))
+    );
     assert!(d.run.ended_at_ms.is_some());
     let kinds: Vec<&str> = d.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["claimed", "diverged"]);
@@ -234,8 +357,22 @@ fn claim_finish_and_status() {
     assert_eq!(store.run(run).unwrap().ended_at_ms, None);
     let s = &store.list_sweeps().unwrap()[0];
     assert_eq!((s.id, s.runs.queued, s.runs.total()), (sweep, 1, 1));
-    assert!(matches!(store.set_status(RunId(77), Status::Failed), Err(StoreError::NoSuchRun(RunId(77)))));
-    assert!(matches!(store.record_event(RunId(77), "x", "y"), Err(StoreError::NoSuchRun(_))));
+    assert!(matches!(
+        store.set_status(RunId(77), Status::Failed),
+        Err(StoreError::NoSuchRun(RunId(77)))
+    ));
+    assert!(matches!(
+        store.record_event(RunId(77), "x", "y"),
+        Err(StoreError::NoSuchRun(_))
+    ));
+}
+
+#[test]
+fn handles_can_move_to_threads() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    send_sync::<ganbench_store::Writer>();
+    send::<Store>();
 }
 
 #[test]
@@ -263,7 +400,9 @@ fn a_metric_point_is_never_stored_twice_last_write_wins() {
     assert_eq!(pts[0].value, 3.0);
     assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 1);
     // And the schema itself refuses a duplicate.
-    let dup = store.connection().execute("INSERT INTO metrics SELECT * FROM metrics", []);
+    let dup = store
+        .connection()
+        .execute("INSERT INTO metrics SELECT * FROM metrics", []);
     assert!(dup.is_err());
 }
 
@@ -273,15 +412,26 @@ fn truncate_after_removes_later_points_and_artifacts() {
     let (store, _, run) = setup(&db(&dir));
     let w = store.writer().unwrap();
     for step in 1..=10u64 {
-        w.log(run, step, &[("a", step as f64), ("b", -(step as f64))]).unwrap();
+        w.log(run, step, &[("a", step as f64), ("b", -(step as f64))])
+            .unwrap();
     }
     w.artifact(run, 5, "samples", "s5.png").unwrap();
     w.artifact(run, 10, "samples", "s10.png").unwrap();
     w.flush().unwrap();
-    assert_eq!(store.run(run).unwrap().step, 10, "the writer records progress");
+    assert_eq!(
+        store.run(run).unwrap().step,
+        10,
+        "the writer records progress"
+    );
     let t = store.truncate_after(run, 6).unwrap();
     assert_eq!(t.metrics, 8);
-    assert_eq!(t.artifacts.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), ["s10.png"]);
+    assert_eq!(
+        t.artifacts
+            .iter()
+            .map(|a| a.path.as_str())
+            .collect::<Vec<_>>(),
+        ["s10.png"]
+    );
     assert_eq!(store.series(run, "a").unwrap().last().unwrap().step, 6);
     assert_eq!(store.artifacts(run).unwrap().len(), 1);
     assert_eq!(store.run(run).unwrap().step, 6);
@@ -291,8 +441,14 @@ fn truncate_after_removes_later_points_and_artifacts() {
     }
     w.flush().unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 20);
-    assert_eq!(store.run_details(run).unwrap().events.last().unwrap().kind, "truncated");
-    assert!(matches!(store.truncate_after(RunId(99), 0), Err(StoreError::NoSuchRun(_))));
+    assert_eq!(
+        store.run_details(run).unwrap().events.last().unwrap().kind,
+        "truncated"
+    );
+    assert!(matches!(
+        store.truncate_after(RunId(99), 0),
+        Err(StoreError::NoSuchRun(_))
+    ));
 }
 
 #[test]
@@ -301,23 +457,46 @@ fn orphans_of_dead_processes_become_interrupted() {
     let store = Store::open(db(&dir)).unwrap();
     let sweep = store.register_sweep("s", "spec", "h").unwrap().id();
     let id = |k: &str| store.ensure_run(sweep, &new_run(k, 0)).unwrap().id;
-    let (dead, alive, elsewhere, finished, no_owner) = (id("dead"), id("alive"), id("elsewhere"), id("fin"), id("noown"));
+    let (dead, alive, elsewhere, finished, no_owner) = (
+        id("dead"),
+        id("alive"),
+        id("elsewhere"),
+        id("fin"),
+        id("noown"),
+    );
     store.claim_run(dead, 111, "here").unwrap();
     store.claim_run(alive, 222, "here").unwrap();
     store.claim_run(elsewhere, 111, "there").unwrap();
     store.claim_run(finished, 111, "here").unwrap();
-    store.finish_run(finished, Status::Finished, 100, None).unwrap();
+    store
+        .finish_run(finished, Status::Finished, 100, None)
+        .unwrap();
     store.set_status(no_owner, Status::Running).unwrap();
-    let n = store.mark_orphans_interrupted("here", |pid| pid == 222).unwrap();
+    let n = store
+        .mark_orphans_interrupted("here", |pid| pid == 222)
+        .unwrap();
     assert_eq!(n, 2);
     let st = |r| store.run(r).unwrap().status;
     assert_eq!(
-        [st(dead), st(alive), st(elsewhere), st(finished), st(no_owner)],
-        [Status::Interrupted, Status::Running, Status::Running, Status::Finished, Status::Interrupted]
+        [
+            st(dead),
+            st(alive),
+            st(elsewhere),
+            st(finished),
+            st(no_owner)
+        ],
+        [
+            Status::Interrupted,
+            Status::Running,
+            Status::Running,
+            Status::Finished,
+            Status::Interrupted
+        ]
     );
     let ev = store.run_details(dead).unwrap().events;
     assert_eq!(ev.last().unwrap().kind, "interrupted");
     assert!(ev.last().unwrap().message.contains("111"));
+    assert!(ganbench_store::pid_is_alive(std::process::id()));
     // An interrupted run can be claimed again.
     store.claim_run(dead, 333, "here").unwrap();
     assert_eq!(store.mark_orphans_interrupted("here", |_| true).unwrap(), 0);
@@ -327,22 +506,49 @@ fn orphans_of_dead_processes_become_interrupted() {
 fn nan_and_infinities_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let (store, sweep, run) = setup(&db(&dir));
-    let values = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 5e-324, f64::MAX, f64::MIN, 0.1];
+    let values = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        5e-324,
+        f64::MAX,
+        f64::MIN,
+        0.1,
+        3.0,
+        -0.0,
+    ];
     let w = store.writer().unwrap();
     for (i, v) in values.iter().enumerate() {
         w.log(run, i as u64, &[("x", *v)]).unwrap();
     }
     w.log(run, 99, &[("last_nan", f64::NAN)]).unwrap();
     w.flush().unwrap();
-    let got: Vec<f64> = store.series(run, "x").unwrap().iter().map(|p| p.value).collect();
+    let got: Vec<f64> = store
+        .series(run, "x")
+        .unwrap()
+        .iter()
+        .map(|p| p.value)
+        .collect();
     assert!(got[0].is_nan());
-    for (g, v) in got.iter().zip(values.iter()).skip(1) {
+    for (g, v) in got.iter().zip(values.iter()).skip(1).take(7) {
         assert_eq!(g.to_bits(), v.to_bits(), "{v}");
     }
+    // SQLite stores whole REALs as integers, so -0.0 comes back as +0.0 (equal, sign lost).
+    assert_eq!(got[8], 0.0);
     let last = store.last_values(sweep).unwrap();
-    assert!(last.iter().find(|l| l.metric == "last_nan").unwrap().value.is_nan());
-    assert_eq!(last.iter().find(|l| l.metric == "x").unwrap().value, 0.1);
-    let exported: Vec<f64> = store.export_rows(sweep).unwrap().map(|r| r.unwrap().value).filter(|v| v.is_infinite()).collect();
+    assert!(last
+        .iter()
+        .find(|l| l.metric == "last_nan")
+        .unwrap()
+        .value
+        .is_nan());
+    assert_eq!(last.iter().find(|l| l.metric == "x").unwrap().step, 8);
+    let exported: Vec<f64> = store
+        .export_rows(sweep)
+        .unwrap()
+        .map(|r| r.unwrap().value)
+        .filter(|v| v.is_infinite())
+        .collect();
     assert_eq!(exported, [f64::INFINITY, f64::NEG_INFINITY]);
 }
 
@@ -357,9 +563,15 @@ fn read_api_last_values_names_and_export() {
     let r2 = store.ensure_run(sweep, &new_run("b", 2)).unwrap().id;
     let r3 = store.ensure_run(other, &new_run("a", 1)).unwrap().id;
     // Small batches and a 3-page export, to cross batch and page boundaries.
-    let w = store.writer_with(WriterOptions { max_batch_rows: 1000, ..Default::default() }).unwrap();
+    let w = store
+        .writer_with(WriterOptions {
+            max_batch_rows: 1000,
+            ..Default::default()
+        })
+        .unwrap();
     for step in 0..6000u64 {
-        w.log(r1, step, &[("g_loss", step as f64), ("d_loss", 1.0)]).unwrap();
+        w.log(r1, step, &[("g_loss", step as f64), ("d_loss", 1.0)])
+            .unwrap();
         if step < 3000 {
             w.log(r2, step, &[("g_loss", -(step as f64))]).unwrap();
         }
@@ -372,25 +584,60 @@ fn read_api_last_values_names_and_export() {
     assert_eq!(store.metric_names(sweep).unwrap(), ["d_loss", "g_loss"]);
     assert_eq!(store.metric_names(other).unwrap(), ["fid"]);
     let last = store.last_values(sweep).unwrap();
-    let lv: Vec<(RunId, &str, u64, f64)> = last.iter().map(|l| (l.run_id, l.metric.as_str(), l.step, l.value)).collect();
-    assert_eq!(lv, [(r1, "d_loss", 5999, 1.0), (r1, "g_loss", 5999, 5999.0), (r2, "g_loss", 2999, -2999.0)]);
-    let rows: Vec<_> = store.export_rows(sweep).unwrap().collect::<Result<_, _>>().unwrap();
+    let lv: Vec<(RunId, &str, u64, f64)> = last
+        .iter()
+        .map(|l| (l.run_id, l.metric.as_str(), l.step, l.value))
+        .collect();
+    assert_eq!(
+        lv,
+        [
+            (r1, "d_loss", 5999, 1.0),
+            (r1, "g_loss", 5999, 5999.0),
+            (r2, "g_loss", 2999, -2999.0)
+        ]
+    );
+    let rows: Vec<_> = store
+        .export_rows(sweep)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(rows.len(), 6000 * 2 + 3000);
     let mut sorted = rows.clone();
     sorted.sort_by_key(|r| (r.run_id, r.metric.clone(), r.step));
     sorted.dedup_by_key(|r| (r.run_id, r.metric.clone(), r.step));
     assert_eq!(sorted.len(), rows.len(), "no row exported twice");
-    assert!(rows.iter().all(|r| r.sweep == "s" && r.sweep_version == 1 && r.label == "sngan"));
-    assert_eq!(rows.iter().filter(|r| r.run_id == r2).map(|r| r.seed).next(), Some(2));
+    assert!(rows
+        .iter()
+        .all(|r| r.sweep == "s" && r.sweep_version == 1 && r.label == "sngan"));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.run_id == r2)
+            .map(|r| r.seed)
+            .next(),
+        Some(2)
+    );
     let json = serde_json::to_string(&rows[0]).unwrap();
     assert!(json.contains("\"trial_key\":\"a\""), "{json}");
     let d = store.run_details(r1).unwrap();
     assert_eq!((d.run.status, d.run.step), (Status::Finished, 5999));
-    assert_eq!(d.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["note", "finished"]);
+    assert_eq!(
+        d.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["note", "finished"]
+    );
     let sums = store.list_sweeps().unwrap();
-    assert_eq!((sums[0].runs.finished, sums[0].runs.queued, sums[1].runs.total()), (1, 1, 1));
+    assert_eq!(
+        (
+            sums[0].runs.finished,
+            sums[0].runs.queued,
+            sums[1].runs.total()
+        ),
+        (1, 1, 1)
+    );
     assert!(store.series(r1, "nope").unwrap().is_empty());
-    assert!(matches!(store.export_rows(SweepId(1234)), Err(StoreError::NoSuchSweep(_))));
+    assert!(matches!(
+        store.export_rows(SweepId(1234)),
+        Err(StoreError::NoSuchSweep(_))
+    ));
 }
 
 #[test]
@@ -402,10 +649,17 @@ fn a_bad_message_is_reported_by_flush_and_does_not_take_others_down() {
     w.log(RunId(4242), 1, &[("new_key_b", 1.0)]).unwrap(); // no such run
     w.log(run, 2, &[("new_key_b", 2.0)]).unwrap();
     let err = w.flush().unwrap_err();
-    assert!(matches!(&err, StoreError::WriteFailed { failed: 1, first, .. } if first.contains("4242")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::WriteFailed { failed: 1, first, .. } if first.contains("4242")),
+        "{err:?}"
+    );
     w.flush().unwrap(); // reported once
     assert_eq!(store.series(run, "new_key_a").unwrap().len(), 1);
-    assert_eq!(store.series(run, "new_key_b").unwrap().len(), 1, "interning survived the rolled back message");
+    assert_eq!(
+        store.series(run, "new_key_b").unwrap().len(),
+        1,
+        "interning survived the rolled back message"
+    );
     w.log(run, 3, &[("new_key_b", 3.0)]).unwrap();
     w.flush().unwrap();
     assert_eq!(store.series(run, "new_key_b").unwrap().len(), 2);
@@ -415,9 +669,16 @@ fn a_bad_message_is_reported_by_flush_and_does_not_take_others_down() {
 fn dropping_the_last_writer_handle_commits() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, run) = setup(&db(&dir));
-    let w = store.writer_with(WriterOptions { max_delay: std::time::Duration::from_secs(3600), ..Default::default() }).unwrap();
+    let w = store
+        .writer_with(WriterOptions {
+            max_delay: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        })
+        .unwrap();
     let w2 = w.clone();
-    std::thread::spawn(move || w2.log(run, 1, &[("a", 1.0)]).unwrap()).join().unwrap();
+    std::thread::spawn(move || w2.log(run, 1, &[("a", 1.0)]).unwrap())
+        .join()
+        .unwrap();
     w.sync().unwrap();
     w.log(run, 2, &[("a", 2.0)]).unwrap();
     drop(w);
@@ -435,18 +696,34 @@ fn two_stores_in_two_threads_share_a_file_without_corruption() {
             std::thread::spawn(move || {
                 // Both open (and migrate) a fresh file at the same time.
                 let store = Store::open(&path).unwrap();
-                let sweep = store.register_sweep(&format!("s{t}"), "spec", "h").unwrap().id();
+                let sweep = store
+                    .register_sweep(&format!("s{t}"), "spec", "h")
+                    .unwrap()
+                    .id();
                 let run = store.ensure_run(sweep, &new_run("k", t)).unwrap().id;
                 store.claim_run(run, 1000 + t as u32, "h").unwrap();
-                let w = store.writer_with(WriterOptions { max_batch_rows: 2000, ..Default::default() }).unwrap();
+                let w = store
+                    .writer_with(WriterOptions {
+                        max_batch_rows: 2000,
+                        ..Default::default()
+                    })
+                    .unwrap();
                 for step in 0..STEPS {
                     // Shared names race on interning; the run-specific one does not.
-                    w.log(run, step, &[("shared", step as f64), (&format!("own{t}") as &str, 1.0)]).unwrap();
+                    w.log(
+                        run,
+                        step,
+                        &[("shared", step as f64), (&format!("own{t}") as &str, 1.0)],
+                    )
+                    .unwrap();
                     if step % 5000 == 0 {
-                        store.record_event(run, "tick", "sync write beside the writer").unwrap();
+                        store
+                            .record_event(run, "tick", "sync write beside the writer")
+                            .unwrap();
                     }
                 }
-                w.finish_run(run, Status::Finished, STEPS - 1, None).unwrap();
+                w.finish_run(run, Status::Finished, STEPS - 1, None)
+                    .unwrap();
                 w.flush().unwrap();
                 run
             })
@@ -455,11 +732,33 @@ fn two_stores_in_two_threads_share_a_file_without_corruption() {
     let runs: Vec<RunId> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let store = Store::open(&path).unwrap();
     assert!(store.integrity_check().unwrap().is_empty());
-    assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 2 * 2 * STEPS as i64);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM metrics"),
+        2 * 2 * STEPS as i64
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM metric_keys"), 3);
     for run in runs {
         assert_eq!(store.series(run, "shared").unwrap().len(), STEPS as usize);
         assert_eq!(store.run(run).unwrap().status, Status::Finished);
+    }
+}
+
+#[test]
+fn many_connections_opening_a_fresh_file_at_once_all_succeed() {
+    // Regression: switching to WAL returns SQLITE_BUSY without waiting, and a version check
+    // outside one snapshot could mistake a concurrent migration for a foreign database.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version().unwrap()))
+            })
+            .collect();
+        for h in opened {
+            assert_eq!(h.join().unwrap().unwrap(), SCHEMA_VERSION);
+        }
     }
 }
 
@@ -471,7 +770,12 @@ const CHILD_ENV: &str = "GANBENCH_STORE_CHILD";
 
 fn spawn_child(mode: &str, path: &Path, arg: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_process_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, format!("{mode}|{}|{arg}", path.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -481,32 +785,50 @@ fn spawn_child(mode: &str, path: &Path, arg: &str) -> std::process::Child {
 
 #[test]
 fn child_process_entry() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let mut parts = spec.splitn(3, '|');
-    let (mode, path, arg) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (mode, path, arg) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     let store = Store::open(path).unwrap();
-    let sweep = store.register_sweep(&format!("child-{arg}"), "spec", "h").unwrap().id();
+    let sweep = store
+        .register_sweep(&format!("child-{arg}"), "spec", "h")
+        .unwrap()
+        .id();
     let run = store.ensure_run(sweep, &new_run("k", 0)).unwrap().id;
-    store.claim_run(run, std::process::id(), &ganbench_store::host_name()).unwrap();
+    store
+        .claim_run(run, std::process::id(), &ganbench_store::host_name())
+        .unwrap();
     // Never commits on its own: only flush() does, so "flushed" is exactly what must survive.
     let w = store
-        .writer_with(WriterOptions { max_batch_rows: usize::MAX, max_delay: std::time::Duration::from_secs(3600), ..Default::default() })
+        .writer_with(WriterOptions {
+            max_batch_rows: usize::MAX,
+            max_delay: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        })
         .unwrap();
     match mode {
         "kill" => {
             for step in 0..1000 {
-                w.log(run, step, &[("a", 1.0), ("b", 2.0), ("c", 3.0)]).unwrap();
+                w.log(run, step, &[("a", 1.0), ("b", 2.0), ("c", 3.0)])
+                    .unwrap();
             }
             w.flush().unwrap();
             for step in 1000..2000 {
-                w.log(run, step, &[("a", 1.0), ("b", 2.0), ("c", 3.0)]).unwrap();
+                w.log(run, step, &[("a", 1.0), ("b", 2.0), ("c", 3.0)])
+                    .unwrap();
             }
             println!("FLUSHED {}", run.0);
             std::thread::sleep(std::time::Duration::from_secs(60));
         }
         "write" => {
             for step in 0..20_000 {
-                w.log(run, step, &[("shared", 1.0), ("x", step as f64)]).unwrap();
+                w.log(run, step, &[("shared", 1.0), ("x", step as f64)])
+                    .unwrap();
                 if step % 997 == 0 {
                     w.flush().unwrap(); // many commits, interleaved with the other process
                 }
@@ -519,12 +841,16 @@ fn child_process_entry() {
     }
 }
 
+/// Reads the child's stdout until `prefix` (the test harness may print before it on the same
+/// line), returns the number after it, and keeps draining so that the child never hits a
+/// closed pipe.
 fn wait_for_line(child: &mut std::process::Child, prefix: &str) -> i64 {
-    let out = BufReader::new(child.stdout.take().unwrap());
-    for line in out.lines() {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return rest.trim().parse().unwrap();
+        if let Some(at) = line.find(prefix) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return line[at + prefix.len()..].trim().parse().unwrap();
         }
     }
     panic!("child ended without printing {prefix}");
@@ -547,7 +873,9 @@ fn flushed_points_survive_kill_9_and_the_run_becomes_interrupted() {
         assert_eq!(s.last().unwrap().step, 999);
     }
     assert_eq!(store.run(run).unwrap().status, Status::Running);
-    let n = store.mark_orphans_interrupted(&ganbench_store::host_name(), ganbench_store::pid_is_alive).unwrap();
+    let n = store
+        .mark_orphans_interrupted(&ganbench_store::host_name(), ganbench_store::pid_is_alive)
+        .unwrap();
     assert_eq!(n, 1);
     let r = store.run(run).unwrap();
     assert_eq!((r.status, r.step), (Status::Interrupted, 999));
@@ -557,14 +885,22 @@ fn flushed_points_survive_kill_9_and_the_run_becomes_interrupted() {
 fn two_processes_writing_one_file_do_not_corrupt_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
-    let mut children: Vec<_> = (0..2).map(|i| spawn_child("write", &path, &i.to_string())).collect();
-    let runs: Vec<i64> = children.iter_mut().map(|c| wait_for_line(c, "DONE ")).collect();
+    let mut children: Vec<_> = (0..2)
+        .map(|i| spawn_child("write", &path, &i.to_string()))
+        .collect();
+    let runs: Vec<i64> = children
+        .iter_mut()
+        .map(|c| wait_for_line(c, "DONE "))
+        .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
     let store = Store::open(&path).unwrap();
     assert!(store.integrity_check().unwrap().is_empty());
-    assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 2 * 2 * 20_000);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM metrics"),
+        2 * 2 * 20_000
+    );
     for run in runs {
         let r = store.run(RunId(run)).unwrap();
         assert_eq!((r.status, r.step), (Status::Finished, 19_999));

@@ -1,0 +1,562 @@
+//! [`GanTrainer`]: a generic GAN trainer, parameterized by a [`GanLoss`] and an optional
+//! [`Regularizer`], implementing the plugin API's [`Trainer`].
+//!
+//! One [`Trainer::train_step`] is `n_critic` discriminator updates, each on its own `batch_size`
+//! slice of the step's rows, followed by one generator update, so
+//! `rows_per_step = batch_size × n_critic`. Discriminator updates evaluate real and fake rows in
+//! one forward pass (one spectral-norm power iteration per update); the generator update runs the
+//! discriminator with `train = false` (no power iteration, the σ of the last critic update).
+//!
+//! The common parameters of all GAN plugins are declared once ([`param_specs`]) with per-plugin
+//! defaults ([`GanDefaults`]), so that a plugin only adds its own.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use ganbench_plugin_api::{
+    Batch, Description, Metrics, ParamSpec, Params, PluginResult, Samples, Trainer, TrialConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, Stateful};
+use crate::loss::GanLoss;
+use crate::nn::{Activation, Mlp, MlpConfig, Network};
+use crate::optim::{Adam, AdamConfig, Optimizer};
+use crate::rng::{stream, SeededRng};
+use crate::{Error, Result, Vars};
+
+/// An extra discriminator loss term computed from the critic itself (e.g. the gradient penalty).
+pub trait Regularizer: Send + Sync {
+    /// For descriptions, e.g. `gradient penalty (λ = 10)`.
+    fn name(&self) -> String;
+    /// The metric under which the term's value is reported, e.g. `gp`.
+    fn metric(&self) -> &'static str;
+    /// The (weighted) term to add to the critic's loss. `critic` is the discriminator as used
+    /// within the current update; `real` and `fake` are this update's batches.
+    fn critic_penalty(
+        &self,
+        critic: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+        real: &Tensor,
+        fake: &Tensor,
+        rng: &mut SeededRng,
+    ) -> candle_core::Result<Tensor>;
+}
+
+/// Per-plugin defaults of the common GAN parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GanDefaults {
+    pub lr_g: f64,
+    pub lr_d: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub batch_size: i64,
+    pub latent_dim: i64,
+    pub hidden: i64,
+    pub layers: i64,
+    pub n_critic: i64,
+    pub g_activation: &'static str,
+    pub d_activation: &'static str,
+}
+
+impl Default for GanDefaults {
+    /// Tuned on the toy `ring8` mixture: with these, the `gan` plugin covers all 8 modes within
+    /// ~1200 steps (2e-4, the usual image setting, needs about twice as many).
+    fn default() -> Self {
+        Self {
+            lr_g: 5e-4,
+            lr_d: 5e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            batch_size: 256,
+            latent_dim: 8,
+            hidden: 256,
+            layers: 2,
+            n_critic: 1,
+            g_activation: "relu",
+            d_activation: "leaky_relu",
+        }
+    }
+}
+
+/// The parameters every GAN plugin accepts, with the given defaults. Ranges for learning rates
+/// and β₁ cover the wide search ranges of Lucic et al. (2018).
+pub fn param_specs(d: &GanDefaults) -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::float("lr_g", d.lr_g, 1e-6, 1.0, "generator learning rate (Adam)"),
+        ParamSpec::float(
+            "lr_d",
+            d.lr_d,
+            1e-6,
+            1.0,
+            "discriminator learning rate (Adam)",
+        ),
+        ParamSpec::float("beta1", d.beta1, 0.0, 0.999, "Adam β₁, both networks"),
+        ParamSpec::float("beta2", d.beta2, 0.0, 0.9999, "Adam β₂, both networks"),
+        ParamSpec::int(
+            "batch_size",
+            d.batch_size,
+            1,
+            65_536,
+            "rows per discriminator or generator update",
+        ),
+        ParamSpec::int(
+            "latent_dim",
+            d.latent_dim,
+            1,
+            4096,
+            "dimension of the generator's Gaussian noise",
+        ),
+        ParamSpec::int(
+            "hidden",
+            d.hidden,
+            1,
+            8192,
+            "units per hidden layer, both networks",
+        ),
+        ParamSpec::int("layers", d.layers, 1, 16, "hidden layers per network"),
+        ParamSpec::int(
+            "n_critic",
+            d.n_critic,
+            1,
+            100,
+            "discriminator updates per generator update",
+        ),
+        ParamSpec::choice(
+            "g_activation",
+            d.g_activation,
+            &Activation::NAMES[..4],
+            "generator hidden activation",
+        ),
+        ParamSpec::choice(
+            "d_activation",
+            d.d_activation,
+            &Activation::NAMES[..4],
+            "discriminator hidden activation",
+        ),
+        ParamSpec::choice(
+            "g_output",
+            "none",
+            &["none", "tanh"],
+            "generator output activation (tanh for data in [-1, 1])",
+        ),
+    ]
+}
+
+/// The optional `spectral_norm` switch for plugins that let the user choose.
+pub fn spectral_norm_spec(default: bool) -> ParamSpec {
+    ParamSpec::bool(
+        "spectral_norm",
+        default,
+        "spectral norm on every discriminator layer",
+    )
+}
+
+/// Everything that defines a GAN trainer's architecture and optimization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanConfig {
+    /// Shape of one example, e.g. `[2]`.
+    pub data_shape: Vec<usize>,
+    pub latent_dim: usize,
+    /// Hidden layer widths of both MLPs.
+    pub hidden: Vec<usize>,
+    pub g_activation: Activation,
+    pub d_activation: Activation,
+    pub g_output: Activation,
+    pub spectral_norm: bool,
+    pub batch_size: usize,
+    pub n_critic: usize,
+    pub adam_g: AdamConfig,
+    pub adam_d: AdamConfig,
+}
+
+impl GanConfig {
+    /// Reads the parameters declared by [`param_specs`] (and `spectral_norm` when declared).
+    pub fn from_params(params: &Params, data_shape: &[usize]) -> Result<Self> {
+        let act = |name: &str| -> Result<Activation> {
+            let s = params.str(name)?;
+            Activation::parse(s)
+                .ok_or_else(|| Error::msg(format!("`{name}`: unknown activation `{s}`")))
+        };
+        let adam = |lr: f64| -> Result<AdamConfig> {
+            Ok(AdamConfig {
+                lr,
+                beta1: params.f64("beta1")?,
+                beta2: params.f64("beta2")?,
+                eps: 1e-8,
+            })
+        };
+        if data_shape.is_empty() || data_shape.contains(&0) {
+            return Err(Error::msg(format!("bad data shape {data_shape:?}")));
+        }
+        Ok(Self {
+            data_shape: data_shape.to_vec(),
+            latent_dim: params.usize("latent_dim")?,
+            hidden: vec![params.usize("hidden")?; params.usize("layers")?],
+            g_activation: act("g_activation")?,
+            d_activation: act("d_activation")?,
+            g_output: act("g_output")?,
+            spectral_norm: match params.get("spectral_norm") {
+                Some(_) => params.bool("spectral_norm")?,
+                None => false,
+            },
+            batch_size: params.usize("batch_size")?,
+            n_critic: params.usize("n_critic")?,
+            adam_g: adam(params.f64("lr_g")?)?,
+            adam_d: adam(params.f64("lr_d")?)?,
+        })
+    }
+
+    fn data_len(&self) -> usize {
+        self.data_shape.iter().product()
+    }
+
+    /// The generator MLP: latent → hidden… → data (flattened).
+    pub fn generator_mlp(&self) -> MlpConfig {
+        MlpConfig {
+            input: self.latent_dim,
+            hidden: self.hidden.clone(),
+            output: self.data_len(),
+            activation: self.g_activation,
+            output_activation: self.g_output,
+            spectral_norm: false,
+        }
+    }
+
+    /// The discriminator MLP: data (flattened) → hidden… → one logit.
+    pub fn discriminator_mlp(&self) -> MlpConfig {
+        MlpConfig {
+            input: self.data_len(),
+            hidden: self.hidden.clone(),
+            output: 1,
+            activation: self.d_activation,
+            output_activation: Activation::Identity,
+            spectral_norm: self.spectral_norm,
+        }
+    }
+}
+
+/// A network and its variables.
+pub struct Model {
+    pub net: Box<dyn Network>,
+    pub vars: Vars,
+}
+
+/// A GAN trainer: generator, discriminator, their Adam optimizers, a loss, an optional
+/// regularizer and the training generator state.
+pub struct GanTrainer {
+    config: GanConfig,
+    device: Device,
+    g: Model,
+    d: Model,
+    opt_g: Adam,
+    opt_d: Adam,
+    loss: Box<dyn GanLoss>,
+    regularizer: Option<Box<dyn Regularizer>>,
+    rng: SeededRng,
+    step: u64,
+}
+
+impl GanTrainer {
+    /// A trainer for a plugin's trial: reads the common parameters, builds MLPs on the trial's
+    /// device. Plugins adjust the config first with [`GanTrainer::from_config`] if needed.
+    pub fn from_trial(
+        trial: &TrialConfig,
+        loss: Box<dyn GanLoss>,
+        regularizer: Option<Box<dyn Regularizer>>,
+    ) -> Result<Self> {
+        let config = GanConfig::from_params(&trial.params, &trial.data_shape)?;
+        Self::from_config(
+            config,
+            trial.seed,
+            &crate::device(&trial.device)?,
+            loss,
+            regularizer,
+        )
+    }
+
+    /// MLP generator and discriminator from `config`, initialized from `seed`.
+    pub fn from_config(
+        config: GanConfig,
+        seed: u64,
+        device: &Device,
+        loss: Box<dyn GanLoss>,
+        regularizer: Option<Box<dyn Regularizer>>,
+    ) -> Result<Self> {
+        let g_vars = Vars::new(DType::F32, device);
+        let g = Mlp::new(
+            &config.generator_mlp(),
+            &g_vars,
+            &mut SeededRng::with_stream(seed, stream::G_INIT),
+        )?;
+        let d_vars = Vars::new(DType::F32, device);
+        let d = Mlp::new(
+            &config.discriminator_mlp(),
+            &d_vars,
+            &mut SeededRng::with_stream(seed, stream::D_INIT),
+        )?;
+        let g = Model {
+            net: Box::new(g),
+            vars: g_vars,
+        };
+        let d = Model {
+            net: Box::new(d),
+            vars: d_vars,
+        };
+        Self::new(config, g, d, seed, loss, regularizer)
+    }
+
+    /// A trainer over any networks (e.g. convolutional ones): the generator maps
+    /// `(n, latent_dim)` to `n` examples (any shape with `n` rows), the discriminator maps a batch
+    /// of `(n, data_shape…)` to `(n, 1)` or `(n,)` logits.
+    pub fn new(
+        config: GanConfig,
+        g: Model,
+        d: Model,
+        seed: u64,
+        loss: Box<dyn GanLoss>,
+        regularizer: Option<Box<dyn Regularizer>>,
+    ) -> Result<Self> {
+        if config.batch_size == 0 || config.n_critic == 0 {
+            return Err(Error::msg("batch_size and n_critic must be at least 1"));
+        }
+        let opt_g = Adam::new(g.vars.params(), config.adam_g)?;
+        let opt_d = Adam::new(d.vars.params(), config.adam_d)?;
+        Ok(Self {
+            device: g.vars.device().clone(),
+            config,
+            g,
+            d,
+            opt_g,
+            opt_d,
+            loss,
+            regularizer,
+            rng: SeededRng::with_stream(seed, stream::TRAIN),
+            step: 0,
+        })
+    }
+
+    pub fn config(&self) -> &GanConfig {
+        &self.config
+    }
+
+    /// Completed training steps.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    pub fn generator(&self) -> &Model {
+        &self.g
+    }
+
+    pub fn discriminator(&self) -> &Model {
+        &self.d
+    }
+
+    fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let x = self.g.net.forward_t(z, train)?;
+        let mut dims = vec![z.dim(0)?];
+        dims.extend(&self.config.data_shape);
+        Ok(x.reshape(dims)?)
+    }
+
+    fn logits(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.d.net.forward_t(x, train)?.flatten_all()
+    }
+
+    /// One discriminator update on `real`; returns (loss, penalty, mean real logit, mean fake logit).
+    fn critic_update(&mut self, real: &Tensor) -> Result<[f64; 4]> {
+        let b = real.dim(0)?;
+        let z = self.rng.normal((b, self.config.latent_dim), &self.device)?;
+        let fake = self.generate(&z, true)?.detach();
+        // Real and fake rows in one pass: one power iteration per update, one matmul per layer.
+        let logits = self.logits(&Tensor::cat(&[real, &fake], 0)?, true)?;
+        let (lr, lf) = (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?);
+        let mut loss = self.loss.d_loss(&lr, &lf)?;
+        let mut penalty = 0.0;
+        if let Some(reg) = &self.regularizer {
+            let d = &self.d.net;
+            let critic = |x: &Tensor| d.forward_t(x, false);
+            let p = reg.critic_penalty(&critic, real, &fake, &mut self.rng)?;
+            penalty = scalar(&p)?;
+            loss = (loss + p)?;
+        }
+        let grads = loss.backward()?;
+        self.opt_d.step(&grads)?;
+        Ok([
+            scalar(&loss)?,
+            penalty,
+            scalar(&lr.mean_all()?)?,
+            scalar(&lf.mean_all()?)?,
+        ])
+    }
+
+    fn generator_update(&mut self) -> Result<f64> {
+        let z = self.rng.normal(
+            (self.config.batch_size, self.config.latent_dim),
+            &self.device,
+        )?;
+        let fake = self.generate(&z, true)?;
+        let loss = self.loss.g_loss(&self.logits(&fake, false)?)?;
+        let grads = loss.backward()?;
+        self.opt_g.step(&grads)?;
+        scalar(&loss)
+    }
+
+    fn train(&mut self, batch: Batch<'_>) -> Result<Metrics> {
+        let rows = check_batch(batch, &self.config.data_shape, self.rows_per_step())?;
+        let data = Tensor::from_slice(batch.data, batch.shape, &self.device)?;
+        let b = self.config.batch_size;
+        let mut sums = [0.0; 4];
+        for k in 0..self.config.n_critic {
+            let r = self.critic_update(&data.narrow(0, k * b, b)?)?;
+            sums.iter_mut().zip(r).for_each(|(s, x)| *s += x);
+        }
+        debug_assert_eq!(rows, b * self.config.n_critic);
+        let n = self.config.n_critic as f64;
+        let [loss_d, penalty, real, fake] = sums.map(|s| s / n);
+        let loss_g = self.generator_update()?;
+        self.step += 1;
+        let mut m: Metrics = vec![("loss_d".into(), loss_d), ("loss_g".into(), loss_g)];
+        if let Some(reg) = &self.regularizer {
+            m.push((reg.metric().into(), penalty));
+        }
+        m.extend(
+            self.loss
+                .critic_metrics(real, fake)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+        m.push(("d_real".into(), real));
+        m.push(("d_fake".into(), fake));
+        Ok(m)
+    }
+
+    /// `n` samples from latents drawn by a fresh generator seeded with `seed` (independent of
+    /// the training noise).
+    pub fn generate_samples(&self, n: usize, seed: u64) -> Result<Samples> {
+        let mut rng = SeededRng::with_stream(seed, stream::SAMPLE);
+        let z = rng.normal((n, self.config.latent_dim), &self.device)?;
+        let x = self.generate(&z, false)?;
+        let mut shape = vec![n];
+        shape.extend(&self.config.data_shape);
+        Ok(Samples {
+            data: x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+            shape,
+        })
+    }
+
+    /// Writes the full training state into `dir`.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        let mut ck = Checkpoint::new();
+        ck.insert_meta("kind", &"gan")?;
+        ck.insert_meta("config", &self.config)?;
+        ck.insert_meta("loss", &self.loss.name())?;
+        ck.insert_meta("step", &self.step)?;
+        self.g.vars.save_state(&mut ck, "g")?;
+        self.d.vars.save_state(&mut ck, "d")?;
+        self.opt_g.save_state(&mut ck, "opt_g")?;
+        self.opt_d.save_state(&mut ck, "opt_d")?;
+        self.rng.save_state(&mut ck, "rng")?;
+        ck.save(dir)
+    }
+
+    /// Restores what [`GanTrainer::save_checkpoint`] wrote; the configuration must match.
+    pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let ck = Checkpoint::load(dir, &self.device)?;
+        let kind: String = ck.meta("kind")?;
+        let config: GanConfig = ck.meta("config")?;
+        let loss: String = ck.meta("loss")?;
+        if kind != "gan" || config != self.config || loss != self.loss.name() {
+            return Err(Error::msg(format!(
+                "checkpoint in {} was written by a different configuration ({kind}, loss {loss}, {config:?}); \
+                 this trainer has loss {} and {:?}",
+                dir.display(),
+                self.loss.name(),
+                self.config
+            )));
+        }
+        self.g.vars.load_state(&ck, "g")?;
+        self.d.vars.load_state(&ck, "d")?;
+        self.opt_g.load_state(&ck, "opt_g")?;
+        self.opt_d.load_state(&ck, "opt_d")?;
+        self.rng.load_state(&ck, "rng")?;
+        self.step = ck.meta("step")?;
+        Ok(())
+    }
+
+    pub fn description(&self) -> Description {
+        let c = &self.config;
+        let reg = self
+            .regularizer
+            .as_ref()
+            .map(|r| format!(" + {}", r.name()))
+            .unwrap_or_default();
+        Description {
+            parameters: (self.g.vars.param_count() + self.d.vars.param_count()) as u64,
+            architecture: format!(
+                "G: {}; D: {}; loss {}{reg}; Adam lr_g {} lr_d {} β ({}, {}); batch {} × n_critic {}; latent {}",
+                self.g.net.summary(),
+                self.d.net.summary(),
+                self.loss.name(),
+                c.adam_g.lr,
+                c.adam_d.lr,
+                c.adam_g.beta1,
+                c.adam_g.beta2,
+                c.batch_size,
+                c.n_critic,
+                c.latent_dim
+            ),
+        }
+    }
+}
+
+impl Trainer for GanTrainer {
+    fn rows_per_step(&self) -> usize {
+        self.config.batch_size * self.config.n_critic
+    }
+
+    fn train_step(&mut self, batch: Batch<'_>) -> PluginResult<Metrics> {
+        Ok(self.train(batch)?)
+    }
+
+    fn sample(&mut self, n: usize, seed: u64) -> PluginResult<Samples> {
+        Ok(self.generate_samples(n, seed)?)
+    }
+
+    fn save(&self, dir: &Path) -> PluginResult<()> {
+        Ok(self.save_checkpoint(dir)?)
+    }
+
+    fn load(&mut self, dir: &Path) -> PluginResult<()> {
+        Ok(self.load_checkpoint(dir)?)
+    }
+
+    fn describe(&self) -> Description {
+        self.description()
+    }
+}
+
+/// A scalar tensor's value as f64.
+pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Checks a batch's shape: `rows` rows of `data_shape`, values matching; returns the row count.
+pub(crate) fn check_batch(batch: Batch<'_>, data_shape: &[usize], rows: usize) -> Result<usize> {
+    let ok_shape = batch.shape.len() == data_shape.len() + 1 && &batch.shape[1..] == data_shape;
+    let expected: usize = batch.shape.iter().product();
+    if !ok_shape || batch.shape[0] != rows || batch.data.len() != expected {
+        return Err(Error::msg(format!(
+            "expected a batch of shape [{rows}, {}] ({} values), got shape {:?} with {} values",
+            data_shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            rows * data_shape.iter().product::<usize>(),
+            batch.shape,
+            batch.data.len()
+        )));
+    }
+    Ok(rows)
+}

@@ -1,0 +1,272 @@
+//! `ganbench run SWEEP.ron`: every trial of a sweep, logged to the database, resumable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ganbench_plugin_api::Metrics;
+use ganbench_runner::protocol::WorkerTask;
+use ganbench_runner::sweep::{self, PlannedTrial, SweepObserver, SweepReport};
+use ganbench_spec::Sweep;
+use ganbench_store::{NewRun, Registration, Status, Store, StoreError};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use super::bad_input;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The sweep file (RON); see docs/sweeps.md.
+    sweep: PathBuf,
+    /// Trials trained at the same time, each in its own process.
+    #[arg(long, short, default_value_t = 1)]
+    jobs: usize,
+    /// Store a changed spec under an existing sweep name as a new version (its runs start anew).
+    #[arg(long)]
+    new_version: bool,
+    /// Train again the trials that failed last time (finished and diverged ones stay).
+    #[arg(long)]
+    retry_failed: bool,
+    /// Print a JSON summary on stdout (and no progress bars).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    sweep: &'a str,
+    version: u32,
+    db: &'a Path,
+    trials: usize,
+    skipped: usize,
+    #[serde(flatten)]
+    report: &'a SweepReport,
+    wall_s: f64,
+}
+
+pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
+    // Everything about the spec is checked before the database is touched.
+    let mut registry = crate::registry::load(plugin_dirs)?;
+    let spec = Sweep::load(&args.sweep).map_err(bad_input)?;
+    for v in &spec.variants {
+        // Plugins named by library path must be loaded before the catalog can answer for them.
+        if ganbench_plugin_api::host::is_library_file(Path::new(&v.plugin)) {
+            registry.get(&v.plugin).map_err(bad_input)?;
+        }
+    }
+    let trials = spec.expand(&registry).map_err(bad_input)?;
+    ganbench_sdk::device(&spec.device.to_string()).map_err(bad_input)?;
+    let data_text = spec.data.to_string();
+    let data_shape = ganbench_data::open(&data_text).map_err(bad_input)?.sample_shape();
+
+    let store = Store::open(db).map_err(bad_input)?;
+    let host = ganbench_store::host_name();
+    let orphans = store.mark_orphans_interrupted(&host, ganbench_store::pid_is_alive)?;
+    let registration = register(&store, &spec, args.new_version)?;
+    let version = registration.version();
+    let runs_dir = runs_dir(db);
+
+    let mut planned = Vec::new();
+    let mut skipped = 0;
+    for trial in &trials {
+        let params_json = serde_json::to_string(&trial.params)?;
+        let ensured = store.ensure_run(
+            registration.id(),
+            &NewRun {
+                trial_key: &trial.key,
+                label: &trial.variant,
+                plugin: &trial.plugin,
+                params_json: &params_json,
+                seed: trial.seed,
+                build_id: ganbench_sdk::BUILD_ID,
+                total_steps: Some(spec.steps),
+            },
+        )?;
+        let done = match ensured.status {
+            Status::Finished | Status::Diverged => true,
+            Status::Failed => !args.retry_failed,
+            _ => false,
+        };
+        if done {
+            skipped += 1;
+            continue;
+        }
+        let dir = sweep::trial_dir(&runs_dir, &spec.name, version, &trial.key);
+        planned.push(PlannedTrial {
+            run: ensured.id,
+            label: trial.label.clone(),
+            trial_key: trial.key.clone(),
+            task: WorkerTask {
+                plugin: trial.plugin.clone(),
+                data: data_text.clone(),
+                config: ganbench_plugin_api::TrialConfig {
+                    params: trial.params.clone(),
+                    seed: trial.seed,
+                    device: spec.device.to_string(),
+                    data_shape: data_shape.clone(),
+                },
+                steps: spec.steps,
+                eval_every: spec.eval_every,
+                eval_samples: spec.eval_samples,
+                checkpoint_every: spec.checkpoint_every(),
+                checkpoints: dir.join("checkpoints"),
+                samples_dir: Some(dir.join("samples")),
+            },
+        });
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+
+    let exe = std::env::current_exe().context("locating the ganbench binary for worker processes")?;
+    let dirs = plugin_dirs.to_vec();
+    let spawn = move || {
+        let mut cmd = Command::new(&exe);
+        for d in &dirs {
+            cmd.arg("--plugin-dir").arg(d);
+        }
+        cmd.arg("worker");
+        cmd
+    };
+
+    let mut progress = Progress::new(planned.len(), args.jobs, spec.steps, args.json);
+    progress.note(format!(
+        "sweep {} v{version}: {} trials, {} already done{}; database {}",
+        spec.name,
+        trials.len(),
+        skipped,
+        if orphans > 0 { format!(", {orphans} left running by a dead process marked interrupted") } else { String::new() },
+        db.display()
+    ));
+    let started = Instant::now();
+    let writer = store.writer()?;
+    let report = sweep::execute(&store, &writer, planned, args.jobs, &spawn, &stop, &mut progress)?;
+    writer.flush()?;
+    progress.finish();
+    let wall_s = started.elapsed().as_secs_f64();
+
+    if args.json {
+        let summary =
+            Summary { sweep: &spec.name, version, db, trials: trials.len(), skipped, report: &report, wall_s };
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{} v{version}: {} finished, {} diverged, {} failed, {} interrupted, {} skipped (done before){} in {wall_s:.1} s",
+            spec.name,
+            report.finished,
+            report.diverged,
+            report.failed,
+            report.interrupted + report.not_started,
+            skipped,
+            if report.busy_elsewhere > 0 {
+                format!(", {} being trained by another ganbench process", report.busy_elsewhere)
+            } else {
+                String::new()
+            },
+        );
+        println!("details: ganbench ls {}   export: ganbench export {}", spec.name, spec.name);
+    }
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("stopped; run the same command again to resume");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn register(store: &Store, spec: &Sweep, new_version: bool) -> Result<Registration> {
+    let hash = spec.spec_hash();
+    let text = &spec.source.text;
+    match store.register_sweep(&spec.name, text, &hash) {
+        Ok(r) => Ok(r),
+        Err(StoreError::SpecChanged { .. }) if new_version => Ok(store.register_new_version(&spec.name, text, &hash)?),
+        Err(e @ StoreError::SpecChanged { .. }) => Err(bad_input(anyhow::Error::new(e).context(format!(
+            "{}: the sweep `{}` in {} was run with a different spec; rename the sweep, or pass --new-version \
+             to store this spec as a new version",
+            spec.source.path.display(),
+            spec.name,
+            store.path().display()
+        )))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checkpoints and samples live beside the database: `ganbench.sqlite` → `ganbench.runs/`.
+fn runs_dir(db: &Path) -> PathBuf {
+    db.with_extension("runs")
+}
+
+/// One overall bar plus one line per worker; hidden when stderr is not a terminal.
+struct Progress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    workers: Vec<ProgressBar>,
+}
+
+impl Progress {
+    fn new(trials: usize, jobs: usize, steps: u64, quiet: bool) -> Self {
+        let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(trials as u64));
+        overall.set_style(
+            ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} trials, eta {eta}")
+                .expect("valid template"),
+        );
+        let style = ProgressStyle::with_template("  {prefix:<40!} {bar:20} {pos:>6}/{len} {msg}").expect("valid template");
+        let workers = (0..jobs.max(1))
+            .map(|_| {
+                let bar = multi.add(ProgressBar::new(steps));
+                bar.set_style(style.clone());
+                bar
+            })
+            .collect();
+        Self { multi, overall, workers }
+    }
+
+    fn note(&self, line: String) {
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
+
+    fn finish(&self) {
+        for w in &self.workers {
+            w.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+    }
+}
+
+impl SweepObserver for Progress {
+    fn trial_started(&mut self, slot: usize, trial: &PlannedTrial, from_step: u64) {
+        let bar = &self.workers[slot];
+        bar.set_prefix(format!("{} s{}", trial.label, trial.task.config.seed));
+        bar.set_position(from_step);
+        bar.set_message(if from_step > 0 { format!("resumed at {from_step}") } else { String::new() });
+    }
+
+    fn step(&mut self, slot: usize, _trial: &PlannedTrial, step: u64, metrics: &Metrics) {
+        let bar = &self.workers[slot];
+        bar.set_position(step);
+        if step % 20 == 0 {
+            let key: Vec<String> =
+                metrics.iter().filter(|(k, _)| k.starts_with("loss")).map(|(k, v)| format!("{k} {v:.3}")).collect();
+            bar.set_message(key.join(" "));
+        }
+    }
+
+    fn trial_ended(&mut self, _slot: usize, trial: &PlannedTrial, status: Status, detail: &str) {
+        self.overall.inc(1);
+        let seed = trial.task.config.seed;
+        let line = match status {
+            Status::Finished => format!("finished    {} seed {seed}", trial.label),
+            other => format!("{:<11} {} seed {seed}: {detail}", other.as_str(), trial.label),
+        };
+        self.note(line);
+    }
+}
