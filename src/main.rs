@@ -31,8 +31,25 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     plugin_dir: Vec<PathBuf>,
 
+    /// CPU threads per training process. Small models train as fast on one thread, and candle's
+    /// pool spins while it waits, so several single-threaded trials (`run --jobs`) beat one wide one.
+    #[arg(
+        long,
+        global = true,
+        env = "GANBENCH_THREADS",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    threads: usize,
+
     /// The SQLite database of sweeps and runs.
-    #[arg(long, global = true, env = "GANBENCH_DB", default_value = "ganbench.sqlite", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "GANBENCH_DB",
+        default_value = "ganbench.sqlite",
+        value_name = "PATH"
+    )]
     db: PathBuf,
 
     #[command(subcommand)]
@@ -64,6 +81,10 @@ fn main() -> ExitCode {
     std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
 
     let cli = Cli::parse();
+    // candle sizes its thread pools from these when it first computes; workers inherit them.
+    let threads = cli.threads.max(1).to_string();
+    std::env::set_var("CANDLE_NUM_THREADS", &threads);
+    std::env::set_var("RAYON_NUM_THREADS", &threads);
     let result = match cli.command {
         Command::Plugins(args) => commands::plugins::run(&cli.plugin_dir, args),
         Command::Run(args) => commands::run::run(&cli.plugin_dir, &cli.db, args),

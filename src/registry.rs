@@ -17,11 +17,17 @@ pub fn load(plugin_dirs: &[PathBuf]) -> Result<Registry> {
         ganbench_sngan::declaration(),
         ganbench_vae::declaration(),
     ] {
-        registry.add_builtin(decl).context("registering a built-in plugin")?;
+        registry
+            .add_builtin(decl)
+            .context("registering a built-in plugin")?;
     }
-    let from_env = std::env::var_os(PLUGIN_PATH_VAR)
-        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
-        .unwrap_or_else(Vec::<PathBuf>::new);
+    let from_env: Vec<PathBuf> = std::env::var_os(PLUGIN_PATH_VAR)
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     for dir in from_env.iter().chain(plugin_dirs) {
         registry
             .add_path(dir)

@@ -63,7 +63,10 @@ fn points(db: &Path, sweep: &str) -> BTreeMap<(String, String, u64), u64> {
             continue;
         }
         let key = (r.trial_key, r.metric, r.step);
-        assert!(out.insert(key.clone(), r.value.to_bits()).is_none(), "{key:?} logged twice");
+        assert!(
+            out.insert(key.clone(), r.value.to_bits()).is_none(),
+            "{key:?} logged twice"
+        );
     }
     out
 }
@@ -71,20 +74,33 @@ fn points(db: &Path, sweep: &str) -> BTreeMap<(String, String, u64), u64> {
 fn statuses(db: &Path, sweep: &str) -> Vec<(String, Status, u64)> {
     let store = Store::open(db).unwrap();
     let s = store.find_sweep(sweep, None).unwrap().unwrap();
-    store.runs(s.id).unwrap().into_iter().map(|r| (r.trial_key, r.status, r.step)).collect()
+    store
+        .runs(s.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.trial_key, r.status, r.step))
+        .collect()
 }
 
 /// Metric points logged so far (0 while the database does not exist yet).
 fn progress(db: &Path) -> usize {
     let Ok(store) = Store::open(db) else { return 0 };
-    let Ok(Some(s)) = store.find_sweep("crash", None) else { return 0 };
-    store.export_rows(s.id).map(|rows| rows.count()).unwrap_or(0)
+    let Ok(Some(s)) = store.find_sweep("crash", None) else {
+        return 0;
+    };
+    store
+        .export_rows(s.id)
+        .map(|rows| rows.count())
+        .unwrap_or(0)
 }
 
 #[test]
 fn a_sweep_finishes_with_every_metric_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let (sweep, db) = (tiny_sweep(dir.path(), "tiny", 40), dir.path().join("db.sqlite"));
+    let (sweep, db) = (
+        tiny_sweep(dir.path(), "tiny", 40),
+        dir.path().join("db.sqlite"),
+    );
     let (code, stdout, stderr) = run_sweep(&sweep, &db, &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -92,25 +108,49 @@ fn a_sweep_finishes_with_every_metric_recorded() {
 
     let runs = statuses(&db, "tiny");
     assert_eq!(runs.len(), 4);
-    assert!(runs.iter().all(|(_, s, step)| *s == Status::Finished && *step == 40), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|(_, s, step)| *s == Status::Finished && *step == 40),
+        "{runs:?}"
+    );
     let pts = points(&db, "tiny");
     for (key, _, _) in &runs {
-        let steps = |m: &str| pts.keys().filter(|(k, metric, _)| k == key && metric == m).count();
-        let loss = if key.starts_with("gan") { "loss_d" } else { "loss" };
+        let steps = |m: &str| {
+            pts.keys()
+                .filter(|(k, metric, _)| k == key && metric == m)
+                .count()
+        };
+        let loss = if key.starts_with("gan") {
+            "loss_d"
+        } else {
+            "loss"
+        };
         assert_eq!(steps(loss), 40, "{key}: one {loss} per step");
-        assert_eq!(steps("reverse_kl"), 2, "{key}: evaluations at steps 20 and 40");
+        assert_eq!(
+            steps("reverse_kl"),
+            2,
+            "{key}: evaluations at steps 20 and 40"
+        );
     }
     // Finished trials keep no checkpoints; their samples stay for the report.
     let runs_dir = dir.path().join("db.runs");
-    let leftover: Vec<_> = walk(&runs_dir).into_iter().filter(|p| p.to_string_lossy().contains("checkpoints/")).collect();
+    let leftover: Vec<_> = walk(&runs_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("checkpoints/"))
+        .collect();
     assert!(leftover.is_empty(), "{leftover:?}");
-    assert!(walk(&runs_dir).iter().any(|p| p.extension().is_some_and(|e| e == "npy")));
+    assert!(walk(&runs_dir)
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "npy")));
 
     // Running it again skips everything and logs nothing new.
     let (code, stdout, _) = run_sweep(&sweep, &db, &["--json"]);
     assert_eq!(code, 0);
     let again: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((again["skipped"].as_u64(), again["finished"].as_u64()), (Some(4), Some(0)));
+    assert_eq!(
+        (again["skipped"].as_u64(), again["finished"].as_u64()),
+        (Some(4), Some(0))
+    );
     assert_eq!(points(&db, "tiny"), pts);
 }
 
@@ -159,18 +199,44 @@ fn kill_9_at_any_point_then_resume_equals_an_uninterrupted_sweep() {
         }
         child.wait().unwrap();
     }
-    assert!(killed >= 3, "the sweep should have been killed mid-way several times, was {killed}");
+    assert!(
+        killed >= 3,
+        "the sweep should have been killed mid-way several times, was {killed}"
+    );
 
     let (code, _, stderr) = run_sweep(&sweep, &db, &[]);
     assert_eq!(code, 0, "{stderr}");
     let runs = statuses(&db, "crash");
-    assert!(runs.iter().all(|(_, s, step)| *s == Status::Finished && *step == steps), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|(_, s, step)| *s == Status::Finished && *step == steps),
+        "{runs:?}"
+    );
     let got = points(&db, "crash");
-    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(k)).take(5).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(k)).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
-    let differ: Vec<_> = expected.iter().filter(|(k, v)| got[*k] != **v).map(|(k, _)| k).take(5).collect();
-    assert!(differ.is_empty(), "resumed values differ from the uninterrupted run: {differ:?}");
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !got.contains_key(k))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !expected.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+    let differ: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| got[*k] != **v)
+        .map(|(k, _)| k)
+        .take(5)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "resumed values differ from the uninterrupted run: {differ:?}"
+    );
 
     let store = Store::open(&db).unwrap();
     assert!(store.integrity_check().unwrap().is_empty());
@@ -191,18 +257,32 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     while progress(&db) < 100 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let (code, _, stderr) = split(child.wait_with_output().unwrap());
     assert_eq!(code, 130, "{stderr}");
-    assert!(stderr.contains("run the same command again to resume"), "{stderr}");
+    assert!(
+        stderr.contains("run the same command again to resume"),
+        "{stderr}"
+    );
     let runs = statuses(&db, "crash");
-    assert!(runs.iter().any(|(_, s, _)| *s == Status::Interrupted), "{runs:?}");
-    assert!(runs.iter().all(|(_, s, _)| *s != Status::Running), "{runs:?}");
+    assert!(
+        runs.iter().any(|(_, s, _)| *s == Status::Interrupted),
+        "{runs:?}"
+    );
+    assert!(
+        runs.iter().all(|(_, s, _)| *s != Status::Running),
+        "{runs:?}"
+    );
 
     let (code, _, stderr) = run_sweep(&sweep, &db, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(statuses(&db, "crash").iter().all(|(_, s, step)| *s == Status::Finished && *step == 400));
+    assert!(statuses(&db, "crash")
+        .iter()
+        .all(|(_, s, step)| *s == Status::Finished && *step == 400));
 }
 
 #[test]
@@ -213,18 +293,32 @@ fn malformed_sweeps_exit_2_with_a_position_and_leave_the_database_unchanged() {
     let before = std::fs::read(&db).unwrap();
 
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/spec/tests/malformed");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 10, "the corpus is in {}", corpus.display());
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "ron")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "ron"))
+    {
         let (code, _, stderr) = run_sweep(file, &db, &[]);
         assert_eq!(code, 2, "{}: {stderr}", file.display());
         let located = format!("{}:", file.display());
-        assert!(stderr.contains(&located), "{}: no file:line:col in {stderr}", file.display());
+        assert!(
+            stderr.contains(&located),
+            "{}: no file:line:col in {stderr}",
+            file.display()
+        );
         let after_path = &stderr[stderr.find(&located).unwrap() + located.len()..];
         let mut parts = after_path.splitn(3, ':');
         let (line, col) = (parts.next().unwrap(), parts.next().unwrap_or(""));
-        assert!(line.parse::<u32>().is_ok() && col.parse::<u32>().is_ok(), "{}: {stderr}", file.display());
+        assert!(
+            line.parse::<u32>().is_ok() && col.parse::<u32>().is_ok(),
+            "{}: {stderr}",
+            file.display()
+        );
     }
     assert_eq!(std::fs::read(&db).unwrap(), before, "the database changed");
 }
@@ -232,7 +326,10 @@ fn malformed_sweeps_exit_2_with_a_position_and_leave_the_database_unchanged() {
 #[test]
 fn two_processes_on_one_database_both_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let (sweep, db) = (tiny_sweep(dir.path(), "tiny", 60), dir.path().join("db.sqlite"));
+    let (sweep, db) = (
+        tiny_sweep(dir.path(), "tiny", 60),
+        dir.path().join("db.sqlite"),
+    );
     let a = spawn_sweep(&sweep, &db);
     let b = spawn_sweep(&sweep, &db);
     for child in [a, b] {
@@ -243,9 +340,17 @@ fn two_processes_on_one_database_both_finish() {
     assert_eq!(run_sweep(&sweep, &db, &[]).0, 0);
     let runs = statuses(&db, "tiny");
     assert_eq!(runs.len(), 4);
-    assert!(runs.iter().all(|(_, s, step)| *s == Status::Finished && *step == 60), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|(_, s, step)| *s == Status::Finished && *step == 60),
+        "{runs:?}"
+    );
     points(&db, "tiny"); // asserts no (trial, metric, step) twice
-    assert!(Store::open(&db).unwrap().integrity_check().unwrap().is_empty());
+    assert!(Store::open(&db)
+        .unwrap()
+        .integrity_check()
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -283,10 +388,20 @@ fn a_crashing_trial_fails_a_diverging_one_diverges_and_the_rest_finish() {
     let aborted = by_label("aborts");
     assert_eq!(aborted.status, Status::Failed);
     let error = aborted.error.as_deref().unwrap();
-    assert!(error.contains("without reporting an outcome") && error.contains("aborting at step 5"), "{error}");
+    assert!(
+        error.contains("without reporting an outcome") && error.contains("aborting at step 5"),
+        "{error}"
+    );
     let nan = by_label("nan");
     assert_eq!((nan.status, nan.step), (Status::Diverged, 7));
-    assert!(nan.error.as_deref().unwrap().contains("loss became NaN at step 7"), "{:?}", nan.error);
+    assert!(
+        nan.error
+            .as_deref()
+            .unwrap()
+            .contains("loss became NaN at step 7"),
+        "{:?}",
+        nan.error
+    );
     assert_eq!(by_label("gan").status, Status::Finished);
 }
 

@@ -35,7 +35,10 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     if matches!(args.format, Format::Csv) {
-        writeln!(out, "sweep,sweep_version,run_id,trial_key,plugin,label,seed,metric,step,value,wall_ms")?;
+        writeln!(
+            out,
+            "sweep,sweep_version,run_id,trial_key,plugin,label,seed,metric,step,value,wall_ms"
+        )?;
     }
     for row in store.export_rows(sweep.id)? {
         let r = row?;

@@ -25,14 +25,34 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&sweeps)?);
             } else if sweeps.is_empty() {
-                println!("no sweeps in {} yet; start one with `ganbench run experiments/quickstart.ron`", db.display());
+                println!(
+                    "no sweeps in {} yet; start one with `ganbench run experiments/quickstart.ron`",
+                    db.display()
+                );
             } else {
-                println!("{:<28} {:>4} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12}", "SWEEP", "VER", "RUNS", "FINISHED", "RUNNING", "DIVERGED", "FAILED", "INTERRUPTED");
+                println!(
+                    "{:<28} {:>4} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12}",
+                    "SWEEP",
+                    "VER",
+                    "RUNS",
+                    "FINISHED",
+                    "RUNNING",
+                    "DIVERGED",
+                    "FAILED",
+                    "INTERRUPTED"
+                );
                 for s in sweeps {
                     let r = s.runs;
                     println!(
                         "{:<28} {:>4} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12}",
-                        s.name, s.version, r.total(), r.finished, r.running, r.diverged, r.failed, r.interrupted + r.queued
+                        s.name,
+                        s.version,
+                        r.total(),
+                        r.finished,
+                        r.running,
+                        r.diverged,
+                        r.failed,
+                        r.interrupted + r.queued
                     );
                 }
             }
@@ -44,14 +64,30 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
                 println!("{} v{} — {} runs", sweep.name, sweep.version, runs.len());
-                println!("{:>5}  {:<24} {:>6}  {:<11} {:>15}  ERROR", "RUN", "LABEL", "SEED", "STATUS", "STEP");
+                println!(
+                    "{:>5}  {:<24} {:>6}  {:<11} {:>15}  ERROR",
+                    "RUN", "LABEL", "SEED", "STATUS", "STEP"
+                );
                 for r in runs {
                     let progress = match r.total_steps {
                         Some(t) => format!("{}/{}", r.step, t),
                         None => r.step.to_string(),
                     };
-                    let error = r.error.as_deref().unwrap_or("").lines().next().unwrap_or("");
-                    println!("{:>5}  {:<24} {:>6}  {:<11} {:>15}  {error}", r.id.0, r.label, r.seed, r.status.as_str(), progress);
+                    let error = r
+                        .error
+                        .as_deref()
+                        .unwrap_or("")
+                        .lines()
+                        .next()
+                        .unwrap_or("");
+                    println!(
+                        "{:>5}  {:<24} {:>6}  {:<11} {:>15}  {error}",
+                        r.id.0,
+                        r.label,
+                        r.seed,
+                        r.status.as_str(),
+                        progress
+                    );
                 }
             }
         }

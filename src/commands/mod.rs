@@ -48,7 +48,10 @@ pub fn open_store(db: &std::path::Path) -> anyhow::Result<ganbench_store::Store>
 }
 
 /// Finds a sweep by `NAME` (newest version) or `NAME@VERSION`.
-pub fn find_sweep(store: &ganbench_store::Store, text: &str) -> anyhow::Result<ganbench_store::Sweep> {
+pub fn find_sweep(
+    store: &ganbench_store::Store,
+    text: &str,
+) -> anyhow::Result<ganbench_store::Sweep> {
     let (name, version) = match text.rsplit_once('@') {
         Some((n, v)) => match v.parse::<u32>() {
             Ok(v) => (n, Some(v)),
@@ -59,9 +62,20 @@ pub fn find_sweep(store: &ganbench_store::Store, text: &str) -> anyhow::Result<g
     match store.find_sweep(name, version)? {
         Some(s) => Ok(s),
         None => {
-            let known: Vec<String> = store.list_sweeps()?.into_iter().map(|s| format!("{}@{}", s.name, s.version)).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-            Err(bad_input(anyhow::anyhow!("no sweep `{text}` in {}; sweeps there: {known}", store.path().display())))
+            let known: Vec<String> = store
+                .list_sweeps()?
+                .into_iter()
+                .map(|s| format!("{}@{}", s.name, s.version))
+                .collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            Err(bad_input(anyhow::anyhow!(
+                "no sweep `{text}` in {}; sweeps there: {known}",
+                store.path().display()
+            )))
         }
     }
 }
@@ -80,7 +94,12 @@ pub fn format_time(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -59,14 +59,24 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
     }
     for p in &listing.plugins {
         let kind = if p.dynamic { "dynamic" } else { "built-in" };
-        let shadow = if p.shadowed { "  (shadowed by a later plugin of the same name)" } else { "" };
+        let shadow = if p.shadowed {
+            "  (shadowed by a later plugin of the same name)"
+        } else {
+            ""
+        };
         println!("{} {} — {kind}{shadow}", p.name, p.version);
         if p.dynamic {
             println!("  from {}", p.origin);
         }
         let width = p.params.iter().map(|s| s.name.len()).max().unwrap_or(0);
         for s in p.params {
-            println!("  {:width$}  default {:<8}  {:<28}  {}", s.name, s.default.to_string(), s.kind.to_string(), s.help);
+            println!(
+                "  {:width$}  default {:<8}  {:<28}  {}",
+                s.name,
+                s.default.to_string(),
+                s.kind.to_string(),
+                s.help
+            );
         }
         println!();
     }

@@ -21,9 +21,9 @@ use super::bad_input;
 pub struct Args {
     /// The sweep file (RON); see docs/sweeps.md.
     sweep: PathBuf,
-    /// Trials trained at the same time, each in its own process.
-    #[arg(long, short, default_value_t = 1)]
-    jobs: usize,
+    /// Trials trained at the same time, each in its own process [default: the number of CPUs].
+    #[arg(long, short)]
+    jobs: Option<usize>,
     /// Store a changed spec under an existing sweep name as a new version (its runs start anew).
     #[arg(long)]
     new_version: bool,
@@ -48,6 +48,11 @@ struct Summary<'a> {
 }
 
 pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
+    // One single-threaded trial per CPU (see `--threads`).
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     // Everything about the spec is checked before the database is touched.
     let mut registry = crate::registry::load(plugin_dirs)?;
     let spec = Sweep::load(&args.sweep).map_err(bad_input)?;
@@ -60,7 +65,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let trials = spec.expand(&registry).map_err(bad_input)?;
     ganbench_sdk::device(&spec.device.to_string()).map_err(bad_input)?;
     let data_text = spec.data.to_string();
-    let data_shape = ganbench_data::open(&data_text).map_err(bad_input)?.sample_shape();
+    let data_shape = ganbench_data::open(&data_text)
+        .map_err(bad_input)?
+        .sample_shape();
 
     let store = Store::open(db).map_err(bad_input)?;
     let host = ganbench_store::host_name();
@@ -122,7 +129,8 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
 
-    let exe = std::env::current_exe().context("locating the ganbench binary for worker processes")?;
+    let exe =
+        std::env::current_exe().context("locating the ganbench binary for worker processes")?;
     let dirs = plugin_dirs.to_vec();
     let spawn = move || {
         let mut cmd = Command::new(&exe);
@@ -133,25 +141,36 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         cmd
     };
 
-    let mut progress = Progress::new(planned.len(), args.jobs, spec.steps, args.json);
+    let mut progress = Progress::new(planned.len(), jobs, spec.steps, args.json);
     progress.note(format!(
         "sweep {} v{version}: {} trials, {} already done{}; database {}",
         spec.name,
         trials.len(),
         skipped,
-        if orphans > 0 { format!(", {orphans} left running by a dead process marked interrupted") } else { String::new() },
+        if orphans > 0 {
+            format!(", {orphans} left running by a dead process marked interrupted")
+        } else {
+            String::new()
+        },
         db.display()
     ));
     let started = Instant::now();
     let writer = store.writer()?;
-    let report = sweep::execute(&store, &writer, planned, args.jobs, &spawn, &stop, &mut progress)?;
+    let report = sweep::execute(&store, &writer, planned, jobs, &spawn, &stop, &mut progress)?;
     writer.flush()?;
     progress.finish();
     let wall_s = started.elapsed().as_secs_f64();
 
     if args.json {
-        let summary =
-            Summary { sweep: &spec.name, version, db, trials: trials.len(), skipped, report: &report, wall_s };
+        let summary = Summary {
+            sweep: &spec.name,
+            version,
+            db,
+            trials: trials.len(),
+            skipped,
+            report: &report,
+            wall_s,
+        };
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
@@ -168,7 +187,10 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 String::new()
             },
         );
-        println!("details: ganbench ls {}   export: ganbench export {}", spec.name, spec.name);
+        println!(
+            "details: ganbench ls {}   export: ganbench export {}",
+            spec.name, spec.name
+        );
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!("stopped; run the same command again to resume");
@@ -208,14 +230,21 @@ struct Progress {
 
 impl Progress {
     fn new(trials: usize, jobs: usize, steps: u64, quiet: bool) -> Self {
-        let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(trials as u64));
         overall.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} trials, eta {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {wide_bar} {pos}/{len} trials, eta {eta}",
+            )
+            .expect("valid template"),
         );
-        let style = ProgressStyle::with_template("  {prefix:<40!} {bar:20} {pos:>6}/{len} {msg}").expect("valid template");
+        let style = ProgressStyle::with_template("  {prefix:<40!} {bar:20} {pos:>6}/{len} {msg}")
+            .expect("valid template");
         let workers = (0..jobs.max(1))
             .map(|_| {
                 let bar = multi.add(ProgressBar::new(steps));
@@ -223,7 +252,11 @@ impl Progress {
                 bar
             })
             .collect();
-        Self { multi, overall, workers }
+        Self {
+            multi,
+            overall,
+            workers,
+        }
     }
 
     fn note(&self, line: String) {
@@ -247,15 +280,22 @@ impl SweepObserver for Progress {
         let bar = &self.workers[slot];
         bar.set_prefix(format!("{} s{}", trial.label, trial.task.config.seed));
         bar.set_position(from_step);
-        bar.set_message(if from_step > 0 { format!("resumed at {from_step}") } else { String::new() });
+        bar.set_message(if from_step > 0 {
+            format!("resumed at {from_step}")
+        } else {
+            String::new()
+        });
     }
 
     fn step(&mut self, slot: usize, _trial: &PlannedTrial, step: u64, metrics: &Metrics) {
         let bar = &self.workers[slot];
         bar.set_position(step);
         if step % 20 == 0 {
-            let key: Vec<String> =
-                metrics.iter().filter(|(k, _)| k.starts_with("loss")).map(|(k, v)| format!("{k} {v:.3}")).collect();
+            let key: Vec<String> = metrics
+                .iter()
+                .filter(|(k, _)| k.starts_with("loss"))
+                .map(|(k, v)| format!("{k} {v:.3}"))
+                .collect();
             bar.set_message(key.join(" "));
         }
     }
@@ -265,7 +305,11 @@ impl SweepObserver for Progress {
         let seed = trial.task.config.seed;
         let line = match status {
             Status::Finished => format!("finished    {} seed {seed}", trial.label),
-            other => format!("{:<11} {} seed {seed}: {detail}", other.as_str(), trial.label),
+            other => format!(
+                "{:<11} {} seed {seed}: {detail}",
+                other.as_str(),
+                trial.label
+            ),
         };
         self.note(line);
     }

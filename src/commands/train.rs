@@ -60,27 +60,41 @@ struct Summary<'a> {
 pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
     let mut registry = crate::registry::load(plugin_dirs)?;
     let plugin = registry.get(&args.plugin).map_err(bad_input)?;
-    let params = plugin.params_from_assignments(&args.set).map_err(bad_input)?;
+    let params = plugin
+        .params_from_assignments(&args.set)
+        .map_err(bad_input)?;
     ganbench_sdk::device(&args.device).map_err(bad_input)?;
     let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
     let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
     let data_name = dataset.name();
 
     let plan = TrialPlan {
-        config: TrialConfig { params, seed: args.seed, device: args.device.clone(), data_shape: dataset.sample_shape() },
+        config: TrialConfig {
+            params,
+            seed: args.seed,
+            device: args.device.clone(),
+            data_shape: dataset.sample_shape(),
+        },
         steps: args.steps,
         eval_every: args.eval_every,
         eval_samples: args.eval_samples,
         checkpoint_every: 0,
     };
 
-    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(args.steps) };
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.steps)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, {per_sec}, eta {eta}  {msg}")
             .expect("valid template"),
     );
     if !args.json {
-        bar.println(format!("{} {} ({}) on {data_name}, seed {}, {} steps", plugin.name, plugin.version, plugin.origin, args.seed, args.steps));
+        bar.println(format!(
+            "{} {} ({}) on {data_name}, seed {}, {} steps",
+            plugin.name, plugin.version, plugin.origin, args.seed, args.steps
+        ));
     }
     let started = Instant::now();
     let mut observer = |event: Event<'_>| {
@@ -88,11 +102,16 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
             Event::Step { step, metrics } => {
                 bar.set_position(step);
                 if step % 25 == 0 {
-                    bar.set_message(format_metrics(metrics.iter().filter(|(k, _)| k.starts_with("loss"))));
+                    bar.set_message(format_metrics(
+                        metrics.iter().filter(|(k, _)| k.starts_with("loss")),
+                    ));
                 }
             }
             Event::Eval { step, metrics, .. } if !args.json => {
-                bar.println(format!("step {step:>7}  {}", describe_eval(metrics, total_modes)));
+                bar.println(format!(
+                    "step {step:>7}  {}",
+                    describe_eval(metrics, total_modes)
+                ));
             }
             _ => {}
         }
@@ -119,12 +138,23 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match &outcome {
-        Outcome::Finished { step, metrics, ms_per_step } => {
-            println!("finished {step} steps in {wall_s:.1} s ({ms_per_step:.2} ms per training step)");
+        Outcome::Finished {
+            step,
+            metrics,
+            ms_per_step,
+        } => {
+            println!(
+                "finished {step} steps in {wall_s:.1} s ({ms_per_step:.2} ms per training step)"
+            );
             println!("{}", describe_eval(metrics, total_modes));
             println!("{}", format_metrics(metrics.iter()));
         }
-        Outcome::Diverged { step, metric, value, .. } => {
+        Outcome::Diverged {
+            step,
+            metric,
+            value,
+            ..
+        } => {
             println!("diverged at step {step}: {metric} = {value}");
         }
         Outcome::Stopped { step } => println!("stopped after step {step}"),
@@ -133,19 +163,33 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
 }
 
 fn value_of(metrics: &[(String, f64)], name: &str) -> Option<f64> {
-    metrics.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v)
+    metrics
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
 }
 
 /// "modes 8/8, high-quality 93.1%, reverse KL 0.004" from an evaluation's metrics.
 fn describe_eval(metrics: &[(String, f64)], total_modes: usize) -> String {
-    match (value_of(metrics, "modes"), value_of(metrics, "high_quality"), value_of(metrics, "reverse_kl")) {
+    match (
+        value_of(metrics, "modes"),
+        value_of(metrics, "high_quality"),
+        value_of(metrics, "reverse_kl"),
+    ) {
         (Some(m), Some(hq), Some(kl)) => {
-            format!("modes {m}/{total_modes}, high-quality {:.1}%, reverse KL {kl:.3}", 100.0 * hq)
+            format!(
+                "modes {m}/{total_modes}, high-quality {:.1}%, reverse KL {kl:.3}",
+                100.0 * hq
+            )
         }
         _ => format_metrics(metrics.iter()),
     }
 }
 
 fn format_metrics<'a>(metrics: impl Iterator<Item = &'a (String, f64)>) -> String {
-    metrics.map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ")
+    metrics
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
 }

@@ -25,7 +25,9 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
 
     let mut stdin = std::io::stdin().lock();
     let mut line = String::new();
-    stdin.read_line(&mut line).context("reading the task from stdin")?;
+    stdin
+        .read_line(&mut line)
+        .context("reading the task from stdin")?;
     let task: WorkerTask = serde_json::from_str(&line).context("parsing the task")?;
     let flag = stop.clone();
     drop(stdin);
@@ -36,10 +38,17 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
     });
 
     let mut out = std::io::stdout().lock();
-    let plugin = match crate::registry::load(plugin_dirs).and_then(|mut r| Ok(r.get(&task.plugin)?)) {
+    let plugin = match crate::registry::load(plugin_dirs).and_then(|mut r| Ok(r.get(&task.plugin)?))
+    {
         Ok(p) => p,
         Err(e) => {
-            writeln!(out, "{}", WorkerMessage::Failed { message: format!("{e:#}") })?;
+            writeln!(
+                out,
+                "{}",
+                WorkerMessage::Failed {
+                    message: format!("{e:#}")
+                }
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
     };

@@ -10,11 +10,25 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Writes `data` (row-major, of `shape`) as a `<f4` array.
 pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), DataError> {
-    let io = |e: std::io::Error| DataError::Io { path: path.into(), message: e.to_string() };
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    let io = |e: std::io::Error| DataError::Io {
+        path: path.into(),
+        message: e.to_string(),
+    };
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape does not match data"
+    );
     let dims = match shape {
         [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
     // Pad so that the data starts on a 64-byte boundary, as the format recommends.
@@ -29,22 +43,33 @@ pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), DataE
     for x in data {
         out.extend_from_slice(&x.to_le_bytes());
     }
-    std::fs::File::create(path).and_then(|mut f| f.write_all(&out)).map_err(io)
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(&out))
+        .map_err(io)
 }
 
 /// Reads a `<f4` (or `<f8`, converted) C-order array: (data, shape).
 pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
-    let bad = |message: String| DataError::Format { path: path.into(), message };
+    let bad = |message: String| DataError::Format {
+        path: path.into(),
+        message,
+    };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| DataError::Io { path: path.into(), message: e.to_string() })?;
+        .map_err(|e| DataError::Io {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("not a .npy file (wrong magic bytes)".into()));
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(format!("unsupported .npy version {v}"))),
     };
     let header = bytes
@@ -61,28 +86,46 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
     } else if descr.starts_with("'<f8'") {
         8
     } else {
-        return Err(bad(format!("unsupported dtype {}; expected '<f4' or '<f8'", &descr[..descr.find(',').unwrap_or(descr.len())])));
+        return Err(bad(format!(
+            "unsupported dtype {}; expected '<f4' or '<f8'",
+            &descr[..descr.find(',').unwrap_or(descr.len())]
+        )));
     };
     if field("fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(bad("Fortran-order arrays are not supported; save with C order".into()));
+        return Err(bad(
+            "Fortran-order arrays are not supported; save with C order".into(),
+        ));
     }
     let shape_text = field("shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
-    let close = shape_text.find(')').ok_or_else(|| bad("malformed shape".into()))?;
+    let close = shape_text
+        .find(')')
+        .ok_or_else(|| bad("malformed shape".into()))?;
     let shape = shape_text[1..close]
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad(format!("malformed shape dimension `{s}`"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad(format!("malformed shape dimension `{s}`")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let count: usize = shape.iter().product();
     let body = &bytes[start + header_len..];
     if body.len() != count * width {
-        return Err(bad(format!("expected {} data bytes for shape {shape:?}, found {}", count * width, body.len())));
+        return Err(bad(format!(
+            "expected {} data bytes for shape {shape:?}, found {}",
+            count * width,
+            body.len()
+        )));
     }
     let data = if width == 4 {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     } else {
-        body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect()
     };
     Ok((data, shape))
 }
@@ -125,12 +168,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.npy");
         std::fs::write(&p, b"hello world").unwrap();
-        assert!(read_npy(&p).unwrap_err().to_string().contains("wrong magic"));
+        assert!(read_npy(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("wrong magic"));
         write_npy(&p, &[1.0, 2.0], &[2]).unwrap();
         let mut bytes = std::fs::read(&p).unwrap();
         bytes.pop();
         std::fs::write(&p, bytes).unwrap();
         let err = read_npy(&p).unwrap_err().to_string();
-        assert!(err.contains("expected 8 data bytes") && err.contains("c.npy"), "{err}");
+        assert!(
+            err.contains("expected 8 data bytes") && err.contains("c.npy"),
+            "{err}"
+        );
     }
 }

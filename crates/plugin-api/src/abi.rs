@@ -41,7 +41,10 @@ pub struct StrRef {
 
 impl StrRef {
     pub const fn new(s: &str) -> Self {
-        Self { ptr: s.as_ptr(), len: s.len() }
+        Self {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// # Safety
@@ -101,16 +104,34 @@ pub struct PluginVTable {
     /// Writes the declared parameters as JSON (`Vec<ParamSpec>`).
     pub params: unsafe extern "C-unwind" fn(out: ByteSink, err: ByteSink) -> Status,
     /// Builds a trainer from a JSON [`TrialConfig`]; stores its handle in `*out`.
-    pub create: unsafe extern "C-unwind" fn(config: StrRef, out: *mut Handle, err: ByteSink) -> Status,
+    pub create:
+        unsafe extern "C-unwind" fn(config: StrRef, out: *mut Handle, err: ByteSink) -> Status,
     pub destroy: unsafe extern "C-unwind" fn(handle: Handle),
     pub rows_per_step: unsafe extern "C-unwind" fn(handle: Handle) -> usize,
-    pub train_step: unsafe extern "C-unwind" fn(handle: Handle, batch: TensorRef, out: MetricSink, err: ByteSink) -> Status,
-    pub evaluate: unsafe extern "C-unwind" fn(handle: Handle, batch: TensorRef, out: MetricSink, err: ByteSink) -> Status,
-    pub sample: unsafe extern "C-unwind" fn(handle: Handle, n: usize, seed: u64, out: TensorSink, err: ByteSink) -> Status,
+    pub train_step: unsafe extern "C-unwind" fn(
+        handle: Handle,
+        batch: TensorRef,
+        out: MetricSink,
+        err: ByteSink,
+    ) -> Status,
+    pub evaluate: unsafe extern "C-unwind" fn(
+        handle: Handle,
+        batch: TensorRef,
+        out: MetricSink,
+        err: ByteSink,
+    ) -> Status,
+    pub sample: unsafe extern "C-unwind" fn(
+        handle: Handle,
+        n: usize,
+        seed: u64,
+        out: TensorSink,
+        err: ByteSink,
+    ) -> Status,
     pub save: unsafe extern "C-unwind" fn(handle: Handle, dir: StrRef, err: ByteSink) -> Status,
     pub load: unsafe extern "C-unwind" fn(handle: Handle, dir: StrRef, err: ByteSink) -> Status,
     /// Writes a JSON [`crate::Description`].
-    pub describe: unsafe extern "C-unwind" fn(handle: Handle, out: ByteSink, err: ByteSink) -> Status,
+    pub describe:
+        unsafe extern "C-unwind" fn(handle: Handle, out: ByteSink, err: ByteSink) -> Status,
 }
 
 /// What a plugin library exports (and what a built-in hands the registry directly).
@@ -221,21 +242,34 @@ mod shim {
     /// # Safety
     /// `t` points to valid data and shape arrays for the duration of the call.
     unsafe fn batch<'a>(t: TensorRef) -> Batch<'a> {
-        let data = if t.len == 0 { &[][..] } else { std::slice::from_raw_parts(t.data, t.len) };
-        let shape = if t.ndim == 0 { &[][..] } else { std::slice::from_raw_parts(t.shape, t.ndim) };
+        let data = if t.len == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(t.data, t.len)
+        };
+        let shape = if t.ndim == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(t.shape, t.ndim)
+        };
         Batch { data, shape }
     }
 
     fn utf8<'a>(s: StrRef) -> Result<&'a str, PluginError> {
         // SAFETY: the host passes a string valid for the call; we do not keep it past the call.
-        std::str::from_utf8(unsafe { s.as_bytes() }).map_err(|_| PluginError::msg("argument is not UTF-8"))
+        std::str::from_utf8(unsafe { s.as_bytes() })
+            .map_err(|_| PluginError::msg("argument is not UTF-8"))
     }
 
     pub unsafe extern "C-unwind" fn params<P: Plugin>(out: ByteSink, err: ByteSink) -> Status {
         guard(&err, || json_out(&out, &P::params()))
     }
 
-    pub unsafe extern "C-unwind" fn create<P: Plugin>(config: StrRef, out: *mut Handle, err: ByteSink) -> Status {
+    pub unsafe extern "C-unwind" fn create<P: Plugin>(
+        config: StrRef,
+        out: *mut Handle,
+        err: ByteSink,
+    ) -> Status {
         guard(&err, || {
             let config: TrialConfig = serde_json::from_str(utf8(config)?)?;
             let trainer: Boxed = P::create(&config)?;
@@ -247,7 +281,9 @@ mod shim {
     pub unsafe extern "C-unwind" fn destroy(handle: Handle) {
         if !handle.is_null() {
             // Dropping must not unwind into the host: a panic in a destructor is swallowed.
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(handle as *mut Boxed))));
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                drop(Box::from_raw(handle as *mut Boxed))
+            }));
         }
     }
 
@@ -262,7 +298,12 @@ mod shim {
         }
     }
 
-    pub unsafe extern "C-unwind" fn train_step(h: Handle, b: TensorRef, out: MetricSink, err: ByteSink) -> Status {
+    pub unsafe extern "C-unwind" fn train_step(
+        h: Handle,
+        b: TensorRef,
+        out: MetricSink,
+        err: ByteSink,
+    ) -> Status {
         guard(&err, || {
             let metrics = trainer(h).train_step(batch(b))?;
             push_metrics(&out, &metrics);
@@ -270,7 +311,12 @@ mod shim {
         })
     }
 
-    pub unsafe extern "C-unwind" fn evaluate(h: Handle, b: TensorRef, out: MetricSink, err: ByteSink) -> Status {
+    pub unsafe extern "C-unwind" fn evaluate(
+        h: Handle,
+        b: TensorRef,
+        out: MetricSink,
+        err: ByteSink,
+    ) -> Status {
         guard(&err, || {
             let metrics = trainer(h).evaluate(batch(b))?;
             push_metrics(&out, &metrics);
@@ -278,7 +324,13 @@ mod shim {
         })
     }
 
-    pub unsafe extern "C-unwind" fn sample(h: Handle, n: usize, seed: u64, out: TensorSink, err: ByteSink) -> Status {
+    pub unsafe extern "C-unwind" fn sample(
+        h: Handle,
+        n: usize,
+        seed: u64,
+        out: TensorSink,
+        err: ByteSink,
+    ) -> Status {
         guard(&err, || {
             let s = trainer(h).sample(n, seed)?;
             let expected: usize = s.shape.iter().product();
@@ -289,7 +341,12 @@ mod shim {
                     s.shape
                 )));
             }
-            let t = TensorRef { data: s.data.as_ptr(), len: s.data.len(), shape: s.shape.as_ptr(), ndim: s.shape.len() };
+            let t = TensorRef {
+                data: s.data.as_ptr(),
+                len: s.data.len(),
+                shape: s.shape.as_ptr(),
+                ndim: s.shape.len(),
+            };
             (out.write)(out.ctx, t);
             Ok(())
         })

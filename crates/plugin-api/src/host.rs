@@ -46,12 +46,20 @@ pub enum LoadError {
         "{path}: plugin ABI version {found}, but this ganbench speaks ABI version {expected}; \
          rebuild the plugin against this ganbench's plugin-api"
     )]
-    AbiMismatch { path: PathBuf, found: u32, expected: u32 },
+    AbiMismatch {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error(
         "{path}: plugin build id `{found}` differs from this ganbench's `{expected}`; rebuild the \
          plugin with the same compiler, profile (debug/release) and candle version"
     )]
-    BuildMismatch { path: PathBuf, found: String, expected: String },
+    BuildMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error("{path}: {message}")]
     BadDeclaration { path: PathBuf, message: String },
 }
@@ -60,9 +68,17 @@ pub enum LoadError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     #[error("plugin `{plugin}` failed in {call}: {message}")]
-    Failed { plugin: String, call: &'static str, message: String },
+    Failed {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
     #[error("plugin `{plugin}` panicked in {call}: {message}")]
-    Panicked { plugin: String, call: &'static str, message: String },
+    Panicked {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
     #[error("plugin `{plugin}`: {message}")]
     Protocol { plugin: String, message: String },
 }
@@ -100,18 +116,39 @@ impl PluginHandle {
             Origin::Dynamic(p) => p.clone(),
         };
         if decl.abi_version != ABI_VERSION {
-            return Err(LoadError::AbiMismatch { path, found: decl.abi_version, expected: ABI_VERSION });
+            return Err(LoadError::AbiMismatch {
+                path,
+                found: decl.abi_version,
+                expected: ABI_VERSION,
+            });
         }
         // SAFETY: with a matching ABI version the declaration's strings are 'static data.
         let build_id = unsafe { decl.build_id.to_string_lossy() };
         if build_id != expected_build_id {
-            return Err(LoadError::BuildMismatch { path, found: build_id, expected: expected_build_id.into() });
+            return Err(LoadError::BuildMismatch {
+                path,
+                found: build_id,
+                expected: expected_build_id.into(),
+            });
         }
-        let (name, version) = unsafe { (decl.name.to_string_lossy(), decl.version.to_string_lossy()) };
-        let mut handle = Self { decl, name, version, build_id, origin, params: Vec::new() };
+        let (name, version) =
+            unsafe { (decl.name.to_string_lossy(), decl.version.to_string_lossy()) };
+        let mut handle = Self {
+            decl,
+            name,
+            version,
+            build_id,
+            origin,
+            params: Vec::new(),
+        };
         let json = handle
-            .call_text("params", |out, err| unsafe { (decl.vtable.params)(out, err) })
-            .map_err(|e| LoadError::BadDeclaration { path: path.clone(), message: e.to_string() })?;
+            .call_text("params", |out, err| unsafe {
+                (decl.vtable.params)(out, err)
+            })
+            .map_err(|e| LoadError::BadDeclaration {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         handle.params = serde_json::from_str(&json).map_err(|e| LoadError::BadDeclaration {
             path,
             message: format!("unreadable parameter declaration: {e}"),
@@ -120,7 +157,10 @@ impl PluginHandle {
     }
 
     /// Validates `given` parameter values against this plugin's declarations.
-    pub fn resolve_params(&self, given: &BTreeMap<String, ParamValue>) -> Result<Params, ParamError> {
+    pub fn resolve_params(
+        &self,
+        given: &BTreeMap<String, ParamValue>,
+    ) -> Result<Params, ParamError> {
         Params::resolve(&self.name, &self.params, given)
     }
 
@@ -135,20 +175,36 @@ impl PluginHandle {
         let json = serde_json::to_string(config).expect("a TrialConfig always serializes");
         let mut handle: Handle = std::ptr::null_mut();
         let mut err = String::new();
-        let status = unsafe { (self.decl.vtable.create)(StrRef::new(&json), &mut handle, string_sink(&mut err)) };
+        let status = unsafe {
+            (self.decl.vtable.create)(StrRef::new(&json), &mut handle, string_sink(&mut err))
+        };
         self.check("create", status, err)?;
         if handle.is_null() {
-            return Err(CallError::Protocol { plugin: self.name.clone(), message: "create returned no trainer".into() });
+            return Err(CallError::Protocol {
+                plugin: self.name.clone(),
+                message: "create returned no trainer".into(),
+            });
         }
-        Ok(TrainerHandle { plugin: self.clone(), handle })
+        Ok(TrainerHandle {
+            plugin: self.clone(),
+            handle,
+        })
     }
 
     fn check(&self, call: &'static str, status: Status, message: String) -> Result<(), CallError> {
         let plugin = self.name.clone();
         match status {
             STATUS_OK => Ok(()),
-            STATUS_PANIC => Err(CallError::Panicked { plugin, call, message }),
-            _ => Err(CallError::Failed { plugin, call, message }),
+            STATUS_PANIC => Err(CallError::Panicked {
+                plugin,
+                call,
+                message,
+            }),
+            _ => Err(CallError::Failed {
+                plugin,
+                call,
+                message,
+            }),
         }
     }
 
@@ -201,7 +257,11 @@ impl TrainerHandle {
         if expected != batch.data.len() {
             return Err(CallError::Protocol {
                 plugin: self.plugin.name.clone(),
-                message: format!("batch of {} values does not match shape {:?}", batch.data.len(), batch.shape),
+                message: format!(
+                    "batch of {} values does not match shape {:?}",
+                    batch.data.len(),
+                    batch.shape
+                ),
             });
         }
         let t = TensorRef {
@@ -212,7 +272,10 @@ impl TrainerHandle {
         };
         let mut metrics: Metrics = Vec::new();
         let mut err = String::new();
-        let sink = MetricSink { ctx: &mut metrics as *mut Metrics as *mut c_void, push: push_metric };
+        let sink = MetricSink {
+            ctx: &mut metrics as *mut Metrics as *mut c_void,
+            push: push_metric,
+        };
         let status = unsafe { f(self.handle, t, sink, string_sink(&mut err)) };
         self.plugin.check(call, status, err)?;
         Ok(metrics)
@@ -221,8 +284,13 @@ impl TrainerHandle {
     pub fn sample(&mut self, n: usize, seed: u64) -> Result<Samples, CallError> {
         let mut samples: Option<Samples> = None;
         let mut err = String::new();
-        let sink = TensorSink { ctx: &mut samples as *mut Option<Samples> as *mut c_void, write: write_tensor };
-        let status = unsafe { (self.plugin.decl.vtable.sample)(self.handle, n, seed, sink, string_sink(&mut err)) };
+        let sink = TensorSink {
+            ctx: &mut samples as *mut Option<Samples> as *mut c_void,
+            write: write_tensor,
+        };
+        let status = unsafe {
+            (self.plugin.decl.vtable.sample)(self.handle, n, seed, sink, string_sink(&mut err))
+        };
         self.plugin.check("sample", status, err)?;
         samples.ok_or_else(|| CallError::Protocol {
             plugin: self.plugin.name.clone(),
@@ -256,7 +324,9 @@ impl TrainerHandle {
     pub fn describe(&mut self) -> Result<Description, CallError> {
         let h = self.handle;
         let f = self.plugin.decl.vtable.describe;
-        let json = self.plugin.call_text("describe", |out, err| unsafe { f(h, out, err) })?;
+        let json = self
+            .plugin
+            .call_text("describe", |out, err| unsafe { f(h, out, err) })?;
         serde_json::from_str(&json).map_err(|e| CallError::Protocol {
             plugin: self.plugin.name.clone(),
             message: format!("unreadable description: {e}"),
@@ -271,7 +341,10 @@ impl Drop for TrainerHandle {
 }
 
 fn string_sink(s: &mut String) -> ByteSink {
-    ByteSink { ctx: s as *mut String as *mut c_void, write: append_string }
+    ByteSink {
+        ctx: s as *mut String as *mut c_void,
+        write: append_string,
+    }
 }
 
 unsafe extern "C-unwind" fn append_string(ctx: *mut c_void, ptr: *const u8, len: usize) {
@@ -287,16 +360,31 @@ unsafe extern "C-unwind" fn push_metric(ctx: *mut c_void, name: StrRef, value: f
 
 unsafe extern "C-unwind" fn write_tensor(ctx: *mut c_void, t: TensorRef) {
     let out = &mut *(ctx as *mut Option<Samples>);
-    let data = if t.len == 0 { Vec::new() } else { std::slice::from_raw_parts(t.data, t.len).to_vec() };
-    let shape = if t.ndim == 0 { Vec::new() } else { std::slice::from_raw_parts(t.shape, t.ndim).to_vec() };
+    let data = if t.len == 0 {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(t.data, t.len).to_vec()
+    };
+    let shape = if t.ndim == 0 {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(t.shape, t.ndim).to_vec()
+    };
     *out = Some(Samples { data, shape });
 }
 
 /// The symbol a library file must export: derived from its file name, which cargo makes from the
 /// crate name (`libganbench_gan.so` → `ganbench_plugin_ganbench_gan`).
 pub fn declaration_symbol(path: &Path) -> String {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let crate_name = if cfg!(windows) { stem } else { stem.strip_prefix("lib").unwrap_or(stem) };
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let crate_name = if cfg!(windows) {
+        stem
+    } else {
+        stem.strip_prefix("lib").unwrap_or(stem)
+    };
     format!("{SYMBOL_PREFIX}{crate_name}")
 }
 
@@ -305,12 +393,19 @@ pub fn load_library(path: &Path, expected_build_id: &str) -> Result<PluginHandle
     let symbol = declaration_symbol(path);
     // SAFETY: loading runs the library's initializers; plugin directories are trusted like any
     // code the user chose to run.
-    let lib = unsafe { libloading::Library::new(path) }
-        .map_err(|e| LoadError::NotALibrary { path: path.into(), reason: e.to_string() })?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     let decl: *const PluginDeclaration = unsafe {
         match lib.get::<*const PluginDeclaration>(symbol.as_bytes()) {
             Ok(sym) => *sym,
-            Err(_) => return Err(LoadError::NoDeclaration { path: path.into(), symbol }),
+            Err(_) => {
+                return Err(LoadError::NoDeclaration {
+                    path: path.into(),
+                    symbol,
+                })
+            }
         }
     };
     // Never unloaded: the declaration must stay valid for 'static.
@@ -318,9 +413,17 @@ pub fn load_library(path: &Path, expected_build_id: &str) -> Result<PluginHandle
     // Read the frozen first field before trusting the rest of the layout.
     let abi_version = unsafe { std::ptr::read(decl as *const u32) };
     if abi_version != ABI_VERSION {
-        return Err(LoadError::AbiMismatch { path: path.into(), found: abi_version, expected: ABI_VERSION });
+        return Err(LoadError::AbiMismatch {
+            path: path.into(),
+            found: abi_version,
+            expected: ABI_VERSION,
+        });
     }
-    PluginHandle::new(unsafe { &*decl }, Origin::Dynamic(path.into()), expected_build_id)
+    PluginHandle::new(
+        unsafe { &*decl },
+        Origin::Dynamic(path.into()),
+        expected_build_id,
+    )
 }
 
 /// True for file names with the platform's dynamic library extension.
@@ -349,7 +452,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(expected_build_id: impl Into<String>) -> Self {
-        Self { expected_build_id: expected_build_id.into(), entries: Vec::new(), skipped: Vec::new() }
+        Self {
+            expected_build_id: expected_build_id.into(),
+            entries: Vec::new(),
+            skipped: Vec::new(),
+        }
     }
 
     pub fn expected_build_id(&self) -> &str {
@@ -412,15 +519,21 @@ impl Registry {
     pub fn get(&mut self, name_or_path: &str) -> Result<PluginHandle, RegistryError> {
         let path = Path::new(name_or_path);
         if is_library_file(path) {
-            if let Some(h) = self.entries.iter().find(|e| e.origin == Origin::Dynamic(path.into())) {
+            if let Some(h) = self
+                .entries
+                .iter()
+                .find(|e| e.origin == Origin::Dynamic(path.into()))
+            {
                 return Ok(h.clone());
             }
             return Ok(self.add_library(path)?.clone());
         }
-        self.find(name_or_path).cloned().ok_or_else(|| RegistryError::Unknown {
-            name: name_or_path.into(),
-            available: self.names().join(", "),
-        })
+        self.find(name_or_path)
+            .cloned()
+            .ok_or_else(|| RegistryError::Unknown {
+                name: name_or_path.into(),
+                available: self.names().join(", "),
+            })
     }
 
     /// The active plugin of that name, if any.

@@ -17,9 +17,13 @@ pub mod params;
 pub mod plugin;
 
 pub use abi::{PluginDeclaration, ABI_VERSION, TOOLCHAIN_ID};
-pub use host::{CallError, LoadError, Origin, PluginHandle, Registry, RegistryError, TrainerHandle};
+pub use host::{
+    CallError, LoadError, Origin, PluginHandle, Registry, RegistryError, TrainerHandle,
+};
 pub use params::{ParamError, ParamKind, ParamSpec, ParamValue, Params};
-pub use plugin::{Batch, Description, Metrics, Plugin, PluginError, PluginResult, Samples, Trainer, TrialConfig};
+pub use plugin::{
+    Batch, Description, Metrics, Plugin, PluginError, PluginResult, Samples, Trainer, TrialConfig,
+};
 
 #[cfg(test)]
 mod tests;

@@ -62,11 +62,21 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     pub fn float(name: &str, default: f64, min: f64, max: f64, help: &str) -> Self {
-        Self::new(name, ParamKind::Float { min, max }, ParamValue::Float(default), help)
+        Self::new(
+            name,
+            ParamKind::Float { min, max },
+            ParamValue::Float(default),
+            help,
+        )
     }
 
     pub fn int(name: &str, default: i64, min: i64, max: i64, help: &str) -> Self {
-        Self::new(name, ParamKind::Int { min, max }, ParamValue::Int(default), help)
+        Self::new(
+            name,
+            ParamKind::Int { min, max },
+            ParamValue::Int(default),
+            help,
+        )
     }
 
     pub fn bool(name: &str, default: bool, help: &str) -> Self {
@@ -75,11 +85,21 @@ impl ParamSpec {
 
     pub fn choice(name: &str, default: &str, options: &[&str], help: &str) -> Self {
         let options = options.iter().map(|s| s.to_string()).collect();
-        Self::new(name, ParamKind::Choice { options }, ParamValue::Str(default.into()), help)
+        Self::new(
+            name,
+            ParamKind::Choice { options },
+            ParamValue::Str(default.into()),
+            help,
+        )
     }
 
     fn new(name: &str, kind: ParamKind, default: ParamValue, help: &str) -> Self {
-        Self { name: name.into(), kind, default, help: help.into() }
+        Self {
+            name: name.into(),
+            kind,
+            default,
+            help: help.into(),
+        }
     }
 
     /// Checks (and normalizes: an integer given for a float parameter becomes a float) a value.
@@ -120,7 +140,10 @@ impl ParamSpec {
         };
         match value {
             Some(v) => self.check(&v),
-            None => Err(format!("`{}` must be {}, got `{text}`", self.name, self.kind)),
+            None => Err(format!(
+                "`{}` must be {}, got `{text}`",
+                self.name, self.kind
+            )),
         }
     }
 }
@@ -129,7 +152,11 @@ impl ParamSpec {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
     #[error("plugin `{plugin}` has no parameter `{name}`; it accepts: {accepted}")]
-    Unknown { plugin: String, name: String, accepted: String },
+    Unknown {
+        plugin: String,
+        name: String,
+        accepted: String,
+    },
     #[error("plugin `{plugin}`: {message}")]
     Invalid { plugin: String, message: String },
     #[error("`{0}` is not of the form key=value")]
@@ -166,7 +193,10 @@ impl Params {
                 Some(v) => spec.check(v),
                 None => Ok(spec.default.clone()),
             }
-            .map_err(|message| ParamError::Invalid { plugin: plugin.into(), message })?;
+            .map_err(|message| ParamError::Invalid {
+                plugin: plugin.into(),
+                message,
+            })?;
             out.insert(spec.name.clone(), value);
         }
         Ok(Params(out))
@@ -180,16 +210,23 @@ impl Params {
     ) -> Result<BTreeMap<String, ParamValue>, ParamError> {
         let mut out = BTreeMap::new();
         for a in assignments {
-            let (name, text) = a.split_once('=').ok_or_else(|| ParamError::Syntax(a.clone()))?;
+            let (name, text) = a
+                .split_once('=')
+                .ok_or_else(|| ParamError::Syntax(a.clone()))?;
             let name = name.trim();
-            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| ParamError::Unknown {
+            let spec =
+                specs
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| ParamError::Unknown {
+                        plugin: plugin.into(),
+                        name: name.into(),
+                        accepted: describe_accepted(specs),
+                    })?;
+            let value = spec.parse(text).map_err(|message| ParamError::Invalid {
                 plugin: plugin.into(),
-                name: name.into(),
-                accepted: describe_accepted(specs),
+                message,
             })?;
-            let value = spec
-                .parse(text)
-                .map_err(|message| ParamError::Invalid { plugin: plugin.into(), message })?;
             out.insert(name.to_string(), value);
         }
         Ok(out)
@@ -217,7 +254,8 @@ impl Params {
 
     pub fn usize(&self, name: &str) -> Result<usize, ParamError> {
         let i = self.i64(name)?;
-        usize::try_from(i).map_err(|_| ParamError::Access(format!("parameter `{name}` must be ≥ 0, got {i}")))
+        usize::try_from(i)
+            .map_err(|_| ParamError::Access(format!("parameter `{name}` must be ≥ 0, got {i}")))
     }
 
     pub fn bool(&self, name: &str) -> Result<bool, ParamError> {
@@ -280,16 +318,30 @@ mod tests {
         let err = Params::parse_assignments("gan", &specs(), &["lrr=0.1".into()]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("no parameter `lrr`"), "{msg}");
-        assert!(msg.contains("lr (a float in [0.000001, 1], default 0.0002)"), "{msg}");
+        assert!(
+            msg.contains("lr (a float in [0.000001, 1], default 0.0002)"),
+            "{msg}"
+        );
         assert!(msg.contains("n_critic"), "{msg}");
     }
 
     #[test]
     fn malformed_and_out_of_range_values_are_rejected() {
         let s = specs();
-        for bad in ["lr=abc", "lr=2", "lr=NaN", "n_critic=0", "n_critic=1.5", "loss=hinge", "spectral_norm=yes"] {
+        for bad in [
+            "lr=abc",
+            "lr=2",
+            "lr=NaN",
+            "n_critic=0",
+            "n_critic=1.5",
+            "loss=hinge",
+            "spectral_norm=yes",
+        ] {
             let err = Params::parse_assignments("gan", &s, &[bad.into()]);
-            assert!(matches!(err, Err(ParamError::Invalid { .. })), "{bad}: {err:?}");
+            assert!(
+                matches!(err, Err(ParamError::Invalid { .. })),
+                "{bad}: {err:?}"
+            );
         }
         assert!(matches!(
             Params::parse_assignments("gan", &s, &["lr".into()]),
@@ -303,7 +355,11 @@ mod tests {
         let given = Params::parse_assignments(
             "gan",
             &s,
-            &["lr=0.001".into(), "loss=minimax".into(), "n_critic=5".into()],
+            &[
+                "lr=0.001".into(),
+                "loss=minimax".into(),
+                "n_critic=5".into(),
+            ],
         )
         .unwrap();
         let p = Params::resolve("gan", &s, &given).unwrap();

@@ -22,7 +22,12 @@ impl Plugin for CounterPlugin {
     fn params() -> Vec<ParamSpec> {
         vec![
             ParamSpec::float("scale", 1.0, 0.0, 10.0, "multiplies the sum"),
-            ParamSpec::choice("mode", "ok", &["ok", "fail", "panic"], "how train_step behaves"),
+            ParamSpec::choice(
+                "mode",
+                "ok",
+                &["ok", "fail", "panic"],
+                "how train_step behaves",
+            ),
         ]
     }
 
@@ -30,7 +35,10 @@ impl Plugin for CounterPlugin {
         if config.params.str("mode")? == "fail" {
             return Err(PluginError::msg("refusing to start"));
         }
-        Ok(Box::new(Counter { total: config.seed as f64, steps: 0 }))
+        Ok(Box::new(Counter {
+            total: config.seed as f64,
+            steps: 0,
+        }))
     }
 }
 
@@ -49,7 +57,10 @@ impl Trainer for Counter {
     }
 
     fn sample(&mut self, n: usize, seed: u64) -> PluginResult<Samples> {
-        Ok(Samples { data: (0..n * 2).map(|i| (i as u64 + seed) as f32).collect(), shape: vec![n, 2] })
+        Ok(Samples {
+            data: (0..n * 2).map(|i| (i as u64 + seed) as f32).collect(),
+            shape: vec![n, 2],
+        })
     }
 
     fn save(&self, dir: &Path) -> PluginResult<()> {
@@ -59,14 +70,19 @@ impl Trainer for Counter {
 
     fn load(&mut self, dir: &Path) -> PluginResult<()> {
         let text = std::fs::read_to_string(dir.join("state"))?;
-        let (t, s) = text.split_once(' ').ok_or_else(|| PluginError::msg("bad state"))?;
+        let (t, s) = text
+            .split_once(' ')
+            .ok_or_else(|| PluginError::msg("bad state"))?;
         self.total = t.parse().map_err(|_| PluginError::msg("bad total"))?;
         self.steps = s.parse().map_err(|_| PluginError::msg("bad steps"))?;
         Ok(())
     }
 
     fn describe(&self) -> Description {
-        Description { parameters: 42, architecture: "none".into() }
+        Description {
+            parameters: 42,
+            architecture: "none".into(),
+        }
     }
 }
 
@@ -98,7 +114,12 @@ fn builtin_round_trips_through_the_abi() {
 
     let mut t = p.create(&config(&p, &["scale=2"], 10)).unwrap();
     assert_eq!(t.rows_per_step(), 4);
-    let m = t.train_step(Batch { data: &[1.0, 2.0, 3.0, 4.0], shape: &[2, 2] }).unwrap();
+    let m = t
+        .train_step(Batch {
+            data: &[1.0, 2.0, 3.0, 4.0],
+            shape: &[2, 2],
+        })
+        .unwrap();
     assert_eq!(m[0], ("total".to_string(), 20.0));
     assert!(m[1].1.is_nan(), "NaN must cross the boundary intact");
     let s = t.sample(3, 5).unwrap();
@@ -113,15 +134,28 @@ fn save_and_load_restore_state() {
     let p = reg.get("counter").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut a = p.create(&config(&p, &[], 0)).unwrap();
-    a.train_step(Batch { data: &[1.5, 2.5], shape: &[1, 2] }).unwrap();
+    a.train_step(Batch {
+        data: &[1.5, 2.5],
+        shape: &[1, 2],
+    })
+    .unwrap();
     a.save(dir.path()).unwrap();
     let mut b = p.create(&config(&p, &[], 0)).unwrap();
     b.load(dir.path()).unwrap();
-    let next = Batch { data: &[1.0, 1.0], shape: &[1, 2] };
-    assert_eq!(a.train_step(next).unwrap()[0], b.train_step(next).unwrap()[0]);
+    let next = Batch {
+        data: &[1.0, 1.0],
+        shape: &[1, 2],
+    };
+    assert_eq!(
+        a.train_step(next).unwrap()[0],
+        b.train_step(next).unwrap()[0]
+    );
     assert_eq!(a.train_step(next).unwrap()[0].1, 4.0 + 2.0 + 2.0);
     let missing = b.load(&dir.path().join("nope")).unwrap_err();
-    assert!(matches!(missing, CallError::Failed { call: "load", .. }), "{missing}");
+    assert!(
+        matches!(missing, CallError::Failed { call: "load", .. }),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -129,16 +163,43 @@ fn errors_and_panics_come_back_as_errors() {
     let mut reg = registry();
     let p = reg.get("counter").unwrap();
     let err = p.create(&config(&p, &["mode=fail"], 0)).err().unwrap();
-    assert_eq!(err.to_string(), "plugin `counter` failed in create: refusing to start");
+    assert_eq!(
+        err.to_string(),
+        "plugin `counter` failed in create: refusing to start"
+    );
 
     let mut t = p.create(&config(&p, &[], 0)).unwrap();
-    let err = t.train_step(Batch { data: &[-1.0, 0.0], shape: &[1, 2] }).unwrap_err();
-    assert!(matches!(err, CallError::Panicked { call: "train_step", .. }), "{err}");
+    let err = t
+        .train_step(Batch {
+            data: &[-1.0, 0.0],
+            shape: &[1, 2],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::Panicked {
+                call: "train_step",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("asked to panic"), "{err}");
     // The trainer is still usable after a caught panic.
-    assert!(t.train_step(Batch { data: &[1.0, 0.0], shape: &[1, 2] }).is_ok());
+    assert!(t
+        .train_step(Batch {
+            data: &[1.0, 0.0],
+            shape: &[1, 2]
+        })
+        .is_ok());
 
-    let err = t.train_step(Batch { data: &[1.0, 0.0, 3.0], shape: &[1, 2] }).unwrap_err();
+    let err = t
+        .train_step(Batch {
+            data: &[1.0, 0.0, 3.0],
+            shape: &[1, 2],
+        })
+        .unwrap_err();
     assert!(matches!(err, CallError::Protocol { .. }), "{err}");
 }
 
@@ -147,30 +208,46 @@ fn wrong_build_id_is_refused_naming_both() {
     let mut r = Registry::new("another-build");
     let err = r.add_builtin(declaration()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("`test-build`") && msg.contains("`another-build`"), "{msg}");
+    assert!(
+        msg.contains("`test-build`") && msg.contains("`another-build`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_plugin_names_the_available_ones() {
     let mut reg = registry();
     let err = reg.get("ganz").unwrap_err().to_string();
-    assert!(err.contains("unknown plugin `ganz`") && err.contains("available: counter"), "{err}");
+    assert!(
+        err.contains("unknown plugin `ganz`") && err.contains("available: counter"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_parameter_is_rejected_before_create() {
     let mut reg = registry();
     let p = reg.get("counter").unwrap();
-    let err = p.params_from_assignments(&["scal=3".into()]).unwrap_err().to_string();
-    assert!(err.contains("no parameter `scal`") && err.contains("scale (a float"), "{err}");
-    let err = p.resolve_params(&BTreeMap::from([("scale".into(), ParamValue::Float(11.0))])).unwrap_err();
+    let err = p
+        .params_from_assignments(&["scal=3".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no parameter `scal`") && err.contains("scale (a float"),
+        "{err}"
+    );
+    let err = p
+        .resolve_params(&BTreeMap::from([("scale".into(), ParamValue::Float(11.0))]))
+        .unwrap_err();
     assert!(err.to_string().contains("[0, 10]"), "{err}");
 }
 
 #[test]
 fn non_library_files_are_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join(format!("libfake.{}", std::env::consts::DLL_EXTENSION));
+    let fake = dir
+        .path()
+        .join(format!("libfake.{}", std::env::consts::DLL_EXTENSION));
     std::fs::write(&fake, b"not a shared object").unwrap();
     let mut reg = registry();
     reg.add_path(dir.path()).unwrap();

@@ -34,7 +34,10 @@ pub fn latest(dir: &Path) -> Result<Option<(u64, PathBuf)>, String> {
     for entry in entries {
         let entry = entry.map_err(|e| e.to_string())?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(step) = name.strip_prefix(PREFIX).and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(step) = name
+            .strip_prefix(PREFIX)
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             if best.as_ref().is_none_or(|(b, _)| step > *b) {
                 best = Some((step, entry.path()));
             }
@@ -85,19 +88,22 @@ pub fn write_pending(
 /// Makes `pending` (from [`write_pending`] for `step`) the newest visible checkpoint and removes
 /// older ones.
 pub fn commit(dir: &Path, step: u64, pending: &Path) -> Result<PathBuf, String> {
-    let tmp = pending;
     let done = dir.join(format!("{PREFIX}{step}"));
     if done.exists() {
         fs::remove_dir_all(&done).map_err(io)?;
     }
-    fs::rename(&tmp, &done).map_err(|e| format!("committing {}: {e}", tmp.display()))?;
+    fs::rename(pending, &done).map_err(|e| format!("committing {}: {e}", pending.display()))?;
     sync_dir(dir).map_err(io)?;
 
     // The new checkpoint is durable: older ones and leftovers of killed writes can go.
     for entry in fs::read_dir(dir).map_err(io)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let committed = name.strip_prefix(PREFIX).and_then(|n| n.parse::<u64>().ok());
-        let pending = name.strip_prefix(TMP_PREFIX).and_then(|n| n.split('-').next()?.parse::<u64>().ok());
+        let committed = name
+            .strip_prefix(PREFIX)
+            .and_then(|n| n.parse::<u64>().ok());
+        let pending = name
+            .strip_prefix(TMP_PREFIX)
+            .and_then(|n| n.split('-').next()?.parse::<u64>().ok());
         if committed.is_some_and(|s| s < step) || pending.is_some_and(|s| s <= step) {
             let _ = fs::remove_dir_all(entry.path());
         }
@@ -144,7 +150,10 @@ mod tests {
 
     fn host(step: u64) -> HostState {
         let toy = ToyMixture::new("ring8".parse::<Toy2d>().unwrap()).unwrap();
-        HostState { step, data: DataStream::new(toy, 1).state() }
+        HostState {
+            step,
+            data: DataStream::new(toy, 1).state(),
+        }
     }
 
     #[test]
@@ -152,15 +161,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(latest(dir.path()).unwrap().is_none());
         for step in [10, 20] {
-            write(dir.path(), step, &host(step), |p| fs::write(p.join("w"), step.to_string()).map_err(|e| e.to_string()))
-                .unwrap();
+            write(dir.path(), step, &host(step), |p| {
+                fs::write(p.join("w"), step.to_string()).map_err(|e| e.to_string())
+            })
+            .unwrap();
         }
         // A write killed half-way, or never committed, leaves only a .tmp directory behind.
         write_pending(dir.path(), 30, &host(30), |_| Ok(())).unwrap();
         let (step, path) = latest(dir.path()).unwrap().unwrap();
         assert_eq!(step, 20);
         assert_eq!(read_host(&path).unwrap().step, 20);
-        assert_eq!(fs::read_to_string(plugin_dir(&path).join("w")).unwrap(), "20");
+        assert_eq!(
+            fs::read_to_string(plugin_dir(&path).join("w")).unwrap(),
+            "20"
+        );
         assert!(!dir.path().join("step-10").exists());
     }
 

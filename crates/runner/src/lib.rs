@@ -13,4 +13,6 @@ pub mod sweep;
 pub mod trial;
 pub mod worker;
 
-pub use trial::{eval_seed, run_trial, Control, Event, HostState, Observer, Outcome, TrialError, TrialPlan};
+pub use trial::{
+    eval_seed, run_trial, Control, Event, HostState, Observer, Outcome, TrialError, TrialPlan,
+};

@@ -62,7 +62,10 @@ impl<'de> Deserialize<'de> for Value {
 pub type WireMetrics = Vec<(String, Value)>;
 
 pub fn to_wire(metrics: &Metrics) -> WireMetrics {
-    metrics.iter().map(|(k, v)| (k.clone(), Value(*v))).collect()
+    metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), Value(*v)))
+        .collect()
 }
 
 pub fn from_wire(metrics: &WireMetrics) -> Metrics {
@@ -74,19 +77,45 @@ pub fn from_wire(metrics: &WireMetrics) -> Metrics {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WorkerMessage {
     /// The trainer exists; `parameters` and `architecture` describe it.
-    Started { parameters: u64, architecture: String },
+    Started {
+        parameters: u64,
+        architecture: String,
+    },
     /// Continuing from the committed checkpoint of `step`.
-    Resumed { step: u64 },
-    Step { step: u64, metrics: WireMetrics },
-    Eval { step: u64, metrics: WireMetrics, samples: Option<PathBuf> },
+    Resumed {
+        step: u64,
+    },
+    Step {
+        step: u64,
+        metrics: WireMetrics,
+    },
+    Eval {
+        step: u64,
+        metrics: WireMetrics,
+        samples: Option<PathBuf>,
+    },
     /// A pending checkpoint of `step` is written to `pending`; the parent commits it.
-    Checkpoint { step: u64, pending: PathBuf },
-    Finished { step: u64, ms_per_step: f64 },
-    Diverged { step: u64, metric: String, value: Value },
+    Checkpoint {
+        step: u64,
+        pending: PathBuf,
+    },
+    Finished {
+        step: u64,
+        ms_per_step: f64,
+    },
+    Diverged {
+        step: u64,
+        metric: String,
+        value: Value,
+    },
     /// Stopped on request (Ctrl-C) after `step`, with a pending checkpoint if one was due.
-    Stopped { step: u64 },
+    Stopped {
+        step: u64,
+    },
     /// The trial could not run.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 impl fmt::Display for WorkerMessage {
@@ -103,11 +132,17 @@ mod tests {
     fn non_finite_values_survive_the_wire() {
         let m = WorkerMessage::Step {
             step: 3,
-            metrics: to_wire(&vec![("a".into(), f64::NAN), ("b".into(), f64::NEG_INFINITY), ("c".into(), 0.1)]),
+            metrics: to_wire(&vec![
+                ("a".into(), f64::NAN),
+                ("b".into(), f64::NEG_INFINITY),
+                ("c".into(), 0.1),
+            ]),
         };
         let line = m.to_string();
         let back: WorkerMessage = serde_json::from_str(&line).unwrap();
-        let WorkerMessage::Step { metrics, .. } = back else { panic!("{line}") };
+        let WorkerMessage::Step { metrics, .. } = back else {
+            panic!("{line}")
+        };
         let m = from_wire(&metrics);
         assert!(m[0].1.is_nan());
         assert_eq!(m[1].1, f64::NEG_INFINITY);

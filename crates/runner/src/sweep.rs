@@ -111,7 +111,9 @@ pub fn execute(
         if !stopping {
             for (slot, entry) in slots.iter_mut().enumerate() {
                 while entry.is_none() {
-                    let Some(trial) = queue.pop_front() else { break };
+                    let Some(trial) = queue.pop_front() else {
+                        break;
+                    };
                     match store.claim_run(trial.run, pid, &host) {
                         Err(StoreError::AlreadyRunning { .. }) => {
                             report.busy_elsewhere += 1;
@@ -131,7 +133,9 @@ pub fn execute(
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the loop holds a sender"),
         };
-        let active = slots[slot].as_mut().expect("reports come from active slots");
+        let active = slots[slot]
+            .as_mut()
+            .expect("reports come from active slots");
         match message {
             Report::Line(msg) => handle(writer, active, slot, msg, observer)?,
             Report::Garbled(line) => {
@@ -179,7 +183,10 @@ fn start(
     observer: &mut dyn SweepObserver,
 ) -> Result<Active, SweepError> {
     let committed = checkpoint::latest(&trial.task.checkpoints)
-        .map_err(|message| SweepError::Checkpoint { trial: trial.trial_key.clone(), message })?
+        .map_err(|message| SweepError::Checkpoint {
+            trial: trial.trial_key.clone(),
+            message,
+        })?
         .map_or(0, |(step, _)| step);
     // Whatever was logged after the checkpoint we resume from will be logged again.
     let dropped = store.truncate_after(trial.run, committed)?;
@@ -217,7 +224,14 @@ fn start(
     std::thread::spawn(move || keep_tail(stderr, err_tx));
 
     observer.trial_started(slot, &trial, committed);
-    Ok(Active { trial, child, stdin: Some(stdin), stderr: err_rx, last_step: committed, end: None })
+    Ok(Active {
+        trial,
+        child,
+        stdin: Some(stdin),
+        stderr: err_rx,
+        last_step: committed,
+        end: None,
+    })
 }
 
 /// Forwards the last lines of a worker's stderr (a panic message, an abort) for failure reports.
@@ -242,11 +256,22 @@ fn handle(
 ) -> Result<(), SweepError> {
     let run = active.trial.run;
     match msg {
-        WorkerMessage::Started { parameters, architecture } => {
-            writer.event(run, "started", &format!("{parameters} parameters: {architecture}"))?;
+        WorkerMessage::Started {
+            parameters,
+            architecture,
+        } => {
+            writer.event(
+                run,
+                "started",
+                &format!("{parameters} parameters: {architecture}"),
+            )?;
         }
         WorkerMessage::Resumed { step } => {
-            writer.event(run, "resumed", &format!("resumed from the checkpoint of step {step}"))?;
+            writer.event(
+                run,
+                "resumed",
+                &format!("resumed from the checkpoint of step {step}"),
+            )?;
         }
         WorkerMessage::Step { step, metrics } => {
             let metrics = from_wire(&metrics);
@@ -254,7 +279,11 @@ fn handle(
             active.last_step = step;
             observer.step(slot, &active.trial, step, &metrics);
         }
-        WorkerMessage::Eval { step, metrics, samples } => {
+        WorkerMessage::Eval {
+            step,
+            metrics,
+            samples,
+        } => {
             writer.log(run, step, &from_wire(&metrics))?;
             if let Some(path) = samples {
                 writer.artifact(run, step, "samples", &path.to_string_lossy())?;
@@ -262,19 +291,31 @@ fn handle(
         }
         WorkerMessage::Checkpoint { step, pending } => {
             writer.flush()?;
-            checkpoint::commit(&active.trial.task.checkpoints, step, &pending)
-                .map_err(|message| SweepError::Checkpoint { trial: active.trial.trial_key.clone(), message })?;
+            checkpoint::commit(&active.trial.task.checkpoints, step, &pending).map_err(
+                |message| SweepError::Checkpoint {
+                    trial: active.trial.trial_key.clone(),
+                    message,
+                },
+            )?;
         }
         WorkerMessage::Finished { step, ms_per_step } => {
             writer.log(run, step, &[("ms_per_step", ms_per_step)])?;
             active.end = Some((Status::Finished, step, None));
         }
-        WorkerMessage::Diverged { step, metric, value } => {
+        WorkerMessage::Diverged {
+            step,
+            metric,
+            value,
+        } => {
             let message = format!("{metric} became {} at step {step}", value.0);
             active.end = Some((Status::Diverged, step, Some(message)));
         }
         WorkerMessage::Stopped { step } => {
-            active.end = Some((Status::Interrupted, step, Some("stopped by the user (Ctrl-C)".into())));
+            active.end = Some((
+                Status::Interrupted,
+                step,
+                Some("stopped by the user (Ctrl-C)".into()),
+            ));
         }
         WorkerMessage::Failed { message } => {
             active.end = Some((Status::Failed, active.last_step, Some(message)));
@@ -284,14 +325,29 @@ fn handle(
 }
 
 /// Where a trial keeps its checkpoints and samples, under the sweep's run directory.
-pub fn trial_dir(runs_dir: &Path, sweep: &str, version: u32, trial_key: &str) -> std::path::PathBuf {
-    runs_dir.join(format!("{}-v{version}", sanitize(sweep))).join(trial_key)
+pub fn trial_dir(
+    runs_dir: &Path,
+    sweep: &str,
+    version: u32,
+    trial_key: &str,
+) -> std::path::PathBuf {
+    runs_dir
+        .join(format!("{}-v{version}", sanitize(sweep)))
+        .join(trial_key)
 }
 
 /// A file-name-safe form of a user-given name.
 pub fn sanitize(name: &str) -> String {
-    let s: String =
-        name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("_{s}")
     } else {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ganbench_data::{DataStream, DataStreamState, Dataset};
-use ganbench_plugin_api::{Batch, CallError, Description, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig};
+use ganbench_plugin_api::{
+    Batch, CallError, Description, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -38,11 +40,19 @@ pub enum Event<'a> {
     /// Losses etc. after training step `step` (1-based).
     Step { step: u64, metrics: &'a Metrics },
     /// Evaluation after `step`: sample-quality metrics and the samples they were computed on.
-    Eval { step: u64, metrics: &'a Metrics, samples: &'a Samples },
+    Eval {
+        step: u64,
+        metrics: &'a Metrics,
+        samples: &'a Samples,
+    },
     /// A checkpoint covering steps 1..=step was written but is not yet visible: the observer
     /// calls [`checkpoint::commit`] once everything it logged up to `step` is durable, so a resumed
     /// run never misses a logged step (and truncates what was logged after it).
-    Checkpoint { step: u64, checkpoints: &'a Path, pending: &'a Path },
+    Checkpoint {
+        step: u64,
+        checkpoints: &'a Path,
+        pending: &'a Path,
+    },
 }
 
 /// What the observer wants next.
@@ -68,9 +78,18 @@ impl<F: FnMut(Event<'_>) -> Control> Observer for F {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Finished { step: u64, metrics: Metrics, ms_per_step: f64 },
+    Finished {
+        step: u64,
+        metrics: Metrics,
+        ms_per_step: f64,
+    },
     /// A loss became NaN or infinite at `step`.
-    Diverged { step: u64, metric: String, value: f64, metrics: Metrics },
+    Diverged {
+        step: u64,
+        metric: String,
+        value: f64,
+        metrics: Metrics,
+    },
     /// The observer asked to stop after `step`.
     Stopped { step: u64 },
 }
@@ -81,7 +100,11 @@ pub enum TrialError {
     #[error(transparent)]
     Plugin(#[from] CallError),
     #[error("dataset `{dataset}` gives examples of shape {data:?}, but the trial was planned for {planned:?}")]
-    ShapeMismatch { dataset: String, data: Vec<usize>, planned: Vec<usize> },
+    ShapeMismatch {
+        dataset: String,
+        data: Vec<usize>,
+        planned: Vec<usize>,
+    },
     #[error("plugin `{0}` asks for 0 rows per step")]
     NoRows(String),
     #[error("evaluation failed: {0}")]
@@ -129,15 +152,19 @@ pub fn run_trial(
     };
     let (mut step, mut data) = match resume {
         Some((at, host_dir)) => {
-            let host: HostState = checkpoint::read_host(&host_dir).map_err(|e| ckpt_err(&host_dir, e))?;
+            let host: HostState =
+                checkpoint::read_host(&host_dir).map_err(|e| ckpt_err(&host_dir, e))?;
             trainer.load(&checkpoint::plugin_dir(&host_dir))?;
-            let data = DataStream::from_state(dataset, host.data).map_err(|e| ckpt_err(&host_dir, e))?;
+            let data =
+                DataStream::from_state(dataset, host.data).map_err(|e| ckpt_err(&host_dir, e))?;
             observer.on_event(Event::Resumed { step: at });
             (at, data)
         }
         None => (0, DataStream::new(dataset, plan.config.seed)),
     };
-    observer.on_event(Event::Started { description: &trainer.describe()? });
+    observer.on_event(Event::Started {
+        description: &trainer.describe()?,
+    });
 
     let mut batch = Vec::with_capacity(rows * data.dataset().example_len());
     let mut batch_shape = vec![rows];
@@ -150,22 +177,42 @@ pub fn run_trial(
         batch.clear();
         data.next_batch_into(rows, &mut batch);
         let t0 = Instant::now();
-        let metrics = trainer.train_step(Batch { data: &batch, shape: &batch_shape })?;
+        let metrics = trainer.train_step(Batch {
+            data: &batch,
+            shape: &batch_shape,
+        })?;
         train_time += t0.elapsed().as_secs_f64();
         step += 1;
 
         if let Some((name, value)) = metrics.iter().find(|(_, v)| !v.is_finite()) {
             let (metric, value) = (name.clone(), *value);
-            observer.on_event(Event::Step { step, metrics: &metrics });
-            return Ok(Outcome::Diverged { step, metric, value, metrics });
+            observer.on_event(Event::Step {
+                step,
+                metrics: &metrics,
+            });
+            return Ok(Outcome::Diverged {
+                step,
+                metric,
+                value,
+                metrics,
+            });
         }
-        let mut control = observer.on_event(Event::Step { step, metrics: &metrics });
+        let mut control = observer.on_event(Event::Step {
+            step,
+            metrics: &metrics,
+        });
         last_metrics = metrics;
 
         let is_last = step == plan.steps;
         if is_last || (plan.eval_every > 0 && step % plan.eval_every == 0) {
-            let (metrics, samples) = evaluate(&mut trainer, plan, toy.as_ref(), &data, held_out_seed)?;
-            if observer.on_event(Event::Eval { step, metrics: &metrics, samples: &samples }) == Control::Stop {
+            let (metrics, samples) =
+                evaluate(&mut trainer, plan, toy.as_ref(), &data, held_out_seed)?;
+            if observer.on_event(Event::Eval {
+                step,
+                metrics: &metrics,
+                samples: &samples,
+            }) == Control::Stop
+            {
                 control = Control::Stop;
             }
             last_metrics.extend(metrics);
@@ -181,7 +228,11 @@ pub fn run_trial(
         }
     }
     let trained = (step - started_at).max(1) as f64;
-    Ok(Outcome::Finished { step, metrics: last_metrics, ms_per_step: 1e3 * train_time / trained })
+    Ok(Outcome::Finished {
+        step,
+        metrics: last_metrics,
+        ms_per_step: 1e3 * train_time / trained,
+    })
 }
 
 /// Domain separator so the held-out stream never replays the training stream.
@@ -209,10 +260,15 @@ fn evaluate(
         metrics.extend(m.named().iter().map(|(k, v)| (k.to_string(), *v)));
     }
     let rows = plan.eval_samples.min(1024);
-    let held_out = data.dataset().sample_batch(&mut ChaCha8Rng::seed_from_u64(held_out_seed), rows);
+    let held_out = data
+        .dataset()
+        .sample_batch(&mut ChaCha8Rng::seed_from_u64(held_out_seed), rows);
     let mut shape = vec![rows];
     shape.extend_from_slice(&plan.config.data_shape);
-    metrics.extend(trainer.evaluate(Batch { data: &held_out, shape: &shape })?);
+    metrics.extend(trainer.evaluate(Batch {
+        data: &held_out,
+        shape: &shape,
+    })?);
     Ok((metrics, samples))
 }
 
@@ -223,14 +279,25 @@ fn save(
     data: &DataStream,
     observer: &mut dyn Observer,
 ) -> Result<(), TrialError> {
-    let host = HostState { step, data: data.state() };
-    let pending =
-        checkpoint::write_pending(dir, step, &host, |plugin_dir| trainer.save(plugin_dir).map_err(|e| e.to_string()))
-            .map_err(|e| ckpt_err(dir, e))?;
-    observer.on_event(Event::Checkpoint { step, checkpoints: dir, pending: &pending });
+    let host = HostState {
+        step,
+        data: data.state(),
+    };
+    let pending = checkpoint::write_pending(dir, step, &host, |plugin_dir| {
+        trainer.save(plugin_dir).map_err(|e| e.to_string())
+    })
+    .map_err(|e| ckpt_err(dir, e))?;
+    observer.on_event(Event::Checkpoint {
+        step,
+        checkpoints: dir,
+        pending: &pending,
+    });
     Ok(())
 }
 
 fn ckpt_err(path: &Path, message: impl ToString) -> TrialError {
-    TrialError::Checkpoint { path: path.into(), message: message.to_string() }
+    TrialError::Checkpoint {
+        path: path.into(),
+        message: message.to_string(),
+    }
 }

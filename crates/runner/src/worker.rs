@@ -12,11 +12,14 @@ use crate::trial::{run_trial, Control, Event, Outcome, TrialPlan};
 /// Runs `task` with `plugin`, writing one [`WorkerMessage`] per line to `out`. Returns when the
 /// trial ends, fails, is stopped through `stop`, or `out` breaks (the parent is gone).
 pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop: &AtomicBool) {
-    let mut send = |msg: WorkerMessage| -> bool { writeln!(out, "{msg}").and_then(|_| out.flush()).is_ok() };
+    let mut send =
+        |msg: WorkerMessage| -> bool { writeln!(out, "{msg}").and_then(|_| out.flush()).is_ok() };
     let dataset = match ganbench_data::open(&task.data) {
         Ok(d) => d,
         Err(e) => {
-            send(WorkerMessage::Failed { message: e.to_string() });
+            send(WorkerMessage::Failed {
+                message: e.to_string(),
+            });
             return;
         }
     };
@@ -35,13 +38,30 @@ pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop
                 architecture: description.architecture.clone(),
             },
             Event::Resumed { step } => WorkerMessage::Resumed { step },
-            Event::Step { step, metrics } => WorkerMessage::Step { step, metrics: to_wire(metrics) },
-            Event::Eval { step, metrics, samples } => {
-                let path = task.samples_dir.as_ref().map(|dir| dir.join(format!("step-{step:08}.npy")));
+            Event::Step { step, metrics } => WorkerMessage::Step {
+                step,
+                metrics: to_wire(metrics),
+            },
+            Event::Eval {
+                step,
+                metrics,
+                samples,
+            } => {
+                let path = task
+                    .samples_dir
+                    .as_ref()
+                    .map(|dir| dir.join(format!("step-{step:08}.npy")));
                 let written = path.filter(|p| write_samples(p, samples));
-                WorkerMessage::Eval { step, metrics: to_wire(metrics), samples: written }
+                WorkerMessage::Eval {
+                    step,
+                    metrics: to_wire(metrics),
+                    samples: written,
+                }
             }
-            Event::Checkpoint { step, pending, .. } => WorkerMessage::Checkpoint { step, pending: pending.to_path_buf() },
+            Event::Checkpoint { step, pending, .. } => WorkerMessage::Checkpoint {
+                step,
+                pending: pending.to_path_buf(),
+            },
         };
         parent_gone |= !send(msg);
         if parent_gone || stop.load(Ordering::Relaxed) {
@@ -50,22 +70,41 @@ pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop
             Control::Continue
         }
     };
-    let result = run_trial(plugin, &plan, dataset, Some(&task.checkpoints), &mut observer);
+    let result = run_trial(
+        plugin,
+        &plan,
+        dataset,
+        Some(&task.checkpoints),
+        &mut observer,
+    );
     if parent_gone {
         return;
     }
     send(match result {
-        Ok(Outcome::Finished { step, ms_per_step, .. }) => WorkerMessage::Finished { step, ms_per_step },
-        Ok(Outcome::Diverged { step, metric, value, .. }) => {
-            WorkerMessage::Diverged { step, metric, value: Value(value) }
-        }
+        Ok(Outcome::Finished {
+            step, ms_per_step, ..
+        }) => WorkerMessage::Finished { step, ms_per_step },
+        Ok(Outcome::Diverged {
+            step,
+            metric,
+            value,
+            ..
+        }) => WorkerMessage::Diverged {
+            step,
+            metric,
+            value: Value(value),
+        },
         Ok(Outcome::Stopped { step }) => WorkerMessage::Stopped { step },
-        Err(e) => WorkerMessage::Failed { message: e.to_string() },
+        Err(e) => WorkerMessage::Failed {
+            message: e.to_string(),
+        },
     });
 }
 
 fn write_samples(path: &Path, samples: &ganbench_plugin_api::Samples) -> bool {
-    let ok = path.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+    let ok = path
+        .parent()
+        .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
         && ganbench_data::npy::write_npy(path, &samples.data, &samples.shape).is_ok();
     // Samples are a report nicety; a failed write must not fail training.
     ok
