@@ -419,3 +419,100 @@ fn a_changed_spec_under_the_same_name_needs_new_version() {
     let store = Store::open(&db).unwrap();
     assert_eq!(store.find_sweep("tiny", None).unwrap().unwrap().version, 2);
 }
+
+#[test]
+fn the_quickstart_sweep_finishes_every_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.ron");
+    let (code, _, stderr) = run_sweep(&quickstart, &db, &["--jobs", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs = statuses(&db, "quickstart");
+    assert_eq!(runs.len(), 12, "4 variants × 3 seeds");
+    assert!(
+        runs.iter().all(|(_, s, _)| *s == Status::Finished),
+        "{runs:?}"
+    );
+    let pts = points(&db, "quickstart");
+    for (key, _, step) in &runs {
+        for metric in ["modes", "high_quality", "reverse_kl"] {
+            assert!(
+                pts.contains_key(&(key.clone(), metric.to_string(), *step)),
+                "{key}: no final {metric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ls_show_and_export_agree_with_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sweep, db) = (
+        tiny_sweep(dir.path(), "tiny", 20),
+        dir.path().join("db.sqlite"),
+    );
+    assert_eq!(run_sweep(&sweep, &db, &[]).0, 0);
+    let db_arg = db.to_str().unwrap();
+
+    let sweeps = run_json(&["ls", "--json", "--db", db_arg]);
+    assert_eq!(sweeps[0]["name"], "tiny");
+    assert_eq!(sweeps[0]["runs"]["finished"], 4);
+    let runs = run_json(&["ls", "tiny", "--json", "--db", db_arg]);
+    assert_eq!(runs.as_array().unwrap().len(), 4);
+
+    let id = runs[0]["id"].as_i64().unwrap().to_string();
+    let shown = run_json(&["show", &id, "--json", "--db", db_arg]);
+    assert_eq!(shown["run"]["status"], "finished");
+    assert_eq!(shown["params"]["hidden"], 16);
+    let finals = shown["final_metrics"].as_array().unwrap();
+    assert!(
+        finals.iter().any(|m| m[0] == "modes" && m[1] == 20),
+        "{shown}"
+    );
+    assert!(
+        shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "finished"),
+        "{shown}"
+    );
+
+    let expected = points(&db, "tiny").len() + 4; // + one ms_per_step per run
+    let (code, csv, _) = run(&["export", "tiny", "--format", "csv", "--db", db_arg]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        csv.lines().count(),
+        expected + 1,
+        "header + one line per point"
+    );
+    assert!(csv.starts_with(
+        "sweep,sweep_version,run_id,trial_key,plugin,label,seed,metric,step,value,wall_ms\n"
+    ));
+    let out = dir.path().join("tiny.jsonl");
+    let (code, _, _) = run(&[
+        "export",
+        "tiny",
+        "--format",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+        "--db",
+        db_arg,
+    ]);
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), expected);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["sweep"], "tiny");
+
+    let (code, _, stderr) = run(&["show", "999", "--db", db_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = run(&[
+        "ls",
+        "--db",
+        dir.path().join("missing.sqlite").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no database at"), "{stderr}");
+}

@@ -12,6 +12,7 @@
 //! - [`optim`]: [`Adam`] and [`Sgd`] with saveable state; [`checkpoint`]: [`Checkpoint`].
 //! - [`gan`]: [`GanTrainer`], generic over loss and regularizer; [`vae`]: [`VaeTrainer`].
 //! - [`export_plugin!`]: exports a [`plugin_api::Plugin`] with this build's [`BUILD_ID`].
+//! - [`testing`]: build and step a trainer through its C declaration, as the host does.
 //!
 //! Determinism: every random number comes from a [`SeededRng`] owned by a trainer and saved in its
 //! checkpoint, so the same config and seed give bitwise-identical metrics, and a resumed run equals
@@ -29,6 +30,7 @@ mod ops;
 pub mod optim;
 pub mod rng;
 pub mod spectral;
+pub mod testing;
 pub mod vae;
 pub mod vars;
 

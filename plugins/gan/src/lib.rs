@@ -41,32 +41,12 @@ ganbench_sdk::export_plugin!(Gan);
 
 #[cfg(test)]
 mod tests {
-    use ganbench_sdk::plugin_api::{Batch, Registry};
+    use ganbench_sdk::testing::{toy_step, toy_trainer};
 
     #[test]
     fn trains_through_the_declaration() {
-        let mut reg = Registry::new(ganbench_sdk::BUILD_ID);
-        reg.add_builtin(super::declaration()).unwrap();
-        let p = reg.get("gan").unwrap();
-        let params = p
-            .params_from_assignments(&["loss=minimax".into(), "hidden=16".into()])
-            .unwrap();
-        let cfg = ganbench_sdk::plugin_api::TrialConfig {
-            params,
-            seed: 1,
-            device: "cpu".into(),
-            data_shape: vec![2],
-        };
-        let mut t = p.create(&cfg).unwrap();
-        let rows = t.rows_per_step();
-        let data = vec![0.5f32; rows * 2];
-        let m = t
-            .train_step(Batch {
-                data: &data,
-                shape: &[rows, 2],
-            })
-            .unwrap();
-        assert_eq!(m[0].0, "loss_d");
+        let mut t = toy_trainer(super::declaration(), &["loss=minimax", "hidden=16"], 1);
+        assert_eq!(toy_step(&mut t)[0].0, "loss_d");
         assert!(t.describe().unwrap().architecture.contains("loss minimax"));
     }
 }

@@ -50,34 +50,17 @@ ganbench_sdk::export_plugin!(Sngan);
 
 #[cfg(test)]
 mod tests {
-    use ganbench_sdk::plugin_api::{Batch, Registry, TrialConfig};
+    use ganbench_sdk::testing::{toy_step, toy_trainer};
 
     #[test]
     fn discriminator_is_spectrally_normalized() {
-        let mut reg = Registry::new(ganbench_sdk::BUILD_ID);
-        reg.add_builtin(super::declaration()).unwrap();
-        let p = reg.get("sngan").unwrap();
-        let params = p
-            .params_from_assignments(&["hidden=16".into(), "batch_size=8".into()])
-            .unwrap();
-        let cfg = TrialConfig {
-            params,
-            seed: 1,
-            device: "cpu".into(),
-            data_shape: vec![2],
-        };
-        let mut t = p.create(&cfg).unwrap();
+        let mut t = toy_trainer(super::declaration(), &["hidden=16", "batch_size=8"], 1);
         let arch = t.describe().unwrap().architecture;
         assert!(
             arch.contains("spectral norm") && arch.contains("loss hinge"),
             "{arch}"
         );
-        let m = t
-            .train_step(Batch {
-                data: &[0.1f32; 16],
-                shape: &[8, 2],
-            })
-            .unwrap();
+        let m = toy_step(&mut t);
         assert!(m.iter().all(|(_, v)| v.is_finite()), "{m:?}");
     }
 }

@@ -27,36 +27,21 @@ ganbench_sdk::export_plugin!(Vae);
 
 #[cfg(test)]
 mod tests {
-    use ganbench_sdk::plugin_api::{Batch, Registry, TrialConfig};
+    use ganbench_sdk::plugin_api::Batch;
+    use ganbench_sdk::testing::{toy_step, toy_trainer};
 
     #[test]
     fn trains_evaluates_and_samples() {
-        let mut reg = Registry::new(ganbench_sdk::BUILD_ID);
-        reg.add_builtin(super::declaration()).unwrap();
-        let p = reg.get("vae").unwrap();
-        let params = p
-            .params_from_assignments(&[
-                "hidden=16".into(),
-                "batch_size=4".into(),
-                "beta=0.5".into(),
-            ])
-            .unwrap();
-        let cfg = TrialConfig {
-            params,
-            seed: 1,
-            device: "cpu".into(),
-            data_shape: vec![2],
-        };
-        let mut t = p.create(&cfg).unwrap();
-        let data = [1.0f32, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -1.0];
-        t.train_step(Batch {
-            data: &data,
-            shape: &[4, 2],
-        })
-        .unwrap();
+        let mut t = toy_trainer(
+            super::declaration(),
+            &["hidden=16", "batch_size=4", "beta=0.5"],
+            1,
+        );
+        toy_step(&mut t);
+        let data = [1.0f32, 0.0, 0.0, 1.0];
         let e = t
             .evaluate(Batch {
-                data: &data[..4],
+                data: &data,
                 shape: &[2, 2],
             })
             .unwrap();

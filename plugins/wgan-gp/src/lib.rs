@@ -56,37 +56,29 @@ ganbench_sdk::export_plugin!(WganGp);
 
 #[cfg(test)]
 mod tests {
-    use ganbench_sdk::plugin_api::{Batch, Registry, TrialConfig};
+    use ganbench_sdk::testing::{toy_step, toy_trainer};
 
     #[test]
     fn defaults_and_metrics() {
-        let mut reg = Registry::new(ganbench_sdk::BUILD_ID);
-        reg.add_builtin(super::declaration()).unwrap();
-        let p = reg.get("wgan-gp").unwrap();
-        let params = p
-            .params_from_assignments(&["hidden=16".into(), "batch_size=32".into()])
-            .unwrap();
-        assert_eq!(params.f64("lambda").unwrap(), 10.0);
-        assert_eq!(params.f64("beta2").unwrap(), 0.9);
-        let cfg = TrialConfig {
-            params,
-            seed: 1,
-            device: "cpu".into(),
-            data_shape: vec![2],
-        };
-        let mut t = p.create(&cfg).unwrap();
-        assert_eq!(t.rows_per_step(), 32 * 5);
-        let data = vec![0.5f32; 32 * 5 * 2];
-        let m = t
-            .train_step(Batch {
-                data: &data,
-                shape: &[160, 2],
-            })
-            .unwrap();
-        let names: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        let mut t = toy_trainer(super::declaration(), &["hidden=16", "batch_size=32"], 1);
+        assert_eq!(t.rows_per_step(), 32 * 5, "n_critic = 5 by default");
+        let names: Vec<String> = toy_step(&mut t).into_iter().map(|(k, _)| k).collect();
         assert!(
-            names.contains(&"gp") && names.contains(&"wasserstein"),
+            names.contains(&"gp".into()) && names.contains(&"wasserstein".into()),
             "{names:?}"
+        );
+        let params = &t.plugin().params;
+        let default = |n: &str| {
+            params
+                .iter()
+                .find(|p| p.name == n)
+                .unwrap()
+                .default
+                .to_string()
+        };
+        assert_eq!(
+            (default("lambda"), default("beta1"), default("beta2")),
+            ("10".into(), "0.5".into(), "0.9".into())
         );
     }
 }
