@@ -287,6 +287,8 @@ struct Worker {
 /// The statements of one batch, prepared once per transaction.
 struct Stmts<'c> {
     metric: Statement<'c>,
+    /// [`CHUNK`] rows per statement: SQLite's per-statement overhead dominates single-row inserts.
+    metric_chunk: Statement<'c>,
     key_insert: Statement<'c>,
     key_select: Statement<'c>,
     run_exists: Statement<'c>,
@@ -414,6 +416,7 @@ impl Worker {
                 metric: tx
                     .prepare("INSERT OR REPLACE INTO metrics (run_id, key_id, step, value, wall_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
                     .at(p)?,
+                metric_chunk: tx.prepare(&chunk_insert_sql()).at(p)?,
                 key_insert: tx.prepare("INSERT INTO metric_keys (name) VALUES (?1) ON CONFLICT (name) DO NOTHING").at(p)?,
                 key_select: tx.prepare("SELECT id FROM metric_keys WHERE name = ?1").at(p)?,
                 run_exists: tx.prepare("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)").at(p)?,
@@ -570,14 +573,36 @@ fn apply(tx: &Transaction<'_>, st: &mut Stmts<'_>, cx: &mut Cx<'_>, msg: &Msg) -
 
 /// Inserts the buffered metric rows. Sorted by primary key first (stable, so the last of two
 /// writes of one point still wins): inserting in b-tree order touches each page once.
+/// Rows per multi-row INSERT (5 parameters each; well under SQLite's 32766-parameter limit).
+const CHUNK: usize = 64;
+
+fn chunk_insert_sql() -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; CHUNK].join(", ");
+    format!("INSERT OR REPLACE INTO metrics (run_id, key_id, step, value, wall_ms) VALUES {values}")
+}
+
 fn insert_rows(st: &mut Stmts<'_>, cx: &mut Cx<'_>, sort: bool) -> Result<()> {
     if sort {
         cx.rows.sort_by_key(|r| (r.0, r.1, r.2));
     }
-    for (run, key, step, value, wall_ms) in cx.rows.drain(..) {
+    let mut chunks = cx.rows.chunks_exact(CHUNK);
+    for chunk in &mut chunks {
+        for (i, (run, key, step, value, wall_ms)) in chunk.iter().enumerate() {
+            let at = i * 5;
+            let stmt = &mut st.metric_chunk;
+            stmt.raw_bind_parameter(at + 1, run).at(cx.p)?;
+            stmt.raw_bind_parameter(at + 2, key).at(cx.p)?;
+            stmt.raw_bind_parameter(at + 3, step).at(cx.p)?;
+            stmt.raw_bind_parameter(at + 4, value).at(cx.p)?;
+            stmt.raw_bind_parameter(at + 5, wall_ms).at(cx.p)?;
+        }
+        st.metric_chunk.raw_execute().at(cx.p)?;
+    }
+    for (run, key, step, value, wall_ms) in chunks.remainder() {
         st.metric
             .execute(params![run, key, step, value, wall_ms])
             .at(cx.p)?;
     }
+    cx.rows.clear();
     Ok(())
 }
