@@ -91,10 +91,13 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
             .expect("valid template"),
     );
     if !args.json {
-        bar.println(format!(
-            "{} {} ({}) on {data_name}, seed {}, {} steps",
-            plugin.name, plugin.version, plugin.origin, args.seed, args.steps
-        ));
+        say(
+            &bar,
+            format!(
+                "{} {} ({}) on {data_name}, seed {}, {} steps",
+                plugin.name, plugin.version, plugin.origin, args.seed, args.steps
+            ),
+        );
     }
     let started = Instant::now();
     let mut observer = |event: Event<'_>| {
@@ -108,10 +111,10 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
                 }
             }
             Event::Eval { step, metrics, .. } if !args.json => {
-                bar.println(format!(
-                    "step {step:>7}  {}",
-                    describe_eval(metrics, total_modes)
-                ));
+                say(
+                    &bar,
+                    format!("step {step:>7}  {}", describe_eval(metrics, total_modes)),
+                );
             }
             _ => {}
         }
@@ -192,4 +195,13 @@ fn format_metrics<'a>(metrics: impl Iterator<Item = &'a (String, f64)>) -> Strin
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect::<Vec<_>>()
         .join("  ")
+}
+
+/// A line above the progress bar, or on stdout when there is no bar (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
