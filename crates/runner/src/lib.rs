@@ -1,4 +1,4 @@
-//! Runs ganbench trials through plugins: the training loop, evaluation, divergence and checkpoints.
+//! Runs ganbench trials and sweeps through plugins: training loop, worker processes, checkpoints.
 //!
 //! - [`trial`]: one trial's training loop (used in-process by `ganbench train`, and by workers).
 //! - [`sweep`]: a sweep's trials on worker subprocesses, streamed into the store.
