@@ -138,8 +138,19 @@ pub fn run_trial(
         });
     }
     let toy = dataset.as_toy().map(|t| (t.centres().to_vec(), t.std()));
-    // Held-out data for `evaluate` (VAE ELBO): its own stream, the same batch at every evaluation.
-    let held_out_seed = plan.config.seed ^ HELD_OUT_DOMAIN;
+    // Held-out data for `evaluate` (VAE ELBO): its own stream, drawn once, the same batch at
+    // every evaluation.
+    let held_out_rows = plan.eval_samples.min(1024);
+    let held_out = dataset.sample_batch(
+        &mut ChaCha8Rng::seed_from_u64(plan.config.seed ^ HELD_OUT_DOMAIN),
+        held_out_rows,
+    );
+    let mut held_out_shape = vec![held_out_rows];
+    held_out_shape.extend_from_slice(&shape);
+    let held_out = Batch {
+        data: &held_out,
+        shape: &held_out_shape,
+    };
     let mut trainer = plugin.create(&plan.config)?;
     let rows = trainer.rows_per_step();
     if rows == 0 {
@@ -205,8 +216,7 @@ pub fn run_trial(
 
         let is_last = step == plan.steps;
         if is_last || (plan.eval_every > 0 && step % plan.eval_every == 0) {
-            let (metrics, samples) =
-                evaluate(&mut trainer, plan, toy.as_ref(), &data, held_out_seed)?;
+            let (metrics, samples) = evaluate(&mut trainer, plan, toy.as_ref(), held_out)?;
             if observer.on_event(Event::Eval {
                 step,
                 metrics: &metrics,
@@ -249,8 +259,7 @@ fn evaluate(
     trainer: &mut TrainerHandle,
     plan: &TrialPlan,
     toy: Option<&(Vec<[f64; 2]>, f64)>,
-    data: &DataStream,
-    held_out_seed: u64,
+    held_out: Batch<'_>,
 ) -> Result<(Metrics, Samples), TrialError> {
     let samples = trainer.sample(plan.eval_samples, eval_seed(plan.config.seed))?;
     let mut metrics: Metrics = Vec::new();
@@ -259,16 +268,7 @@ fn evaluate(
             .map_err(|e| TrialError::Metrics(e.to_string()))?;
         metrics.extend(m.named().iter().map(|(k, v)| (k.to_string(), *v)));
     }
-    let rows = plan.eval_samples.min(1024);
-    let held_out = data
-        .dataset()
-        .sample_batch(&mut ChaCha8Rng::seed_from_u64(held_out_seed), rows);
-    let mut shape = vec![rows];
-    shape.extend_from_slice(&plan.config.data_shape);
-    metrics.extend(trainer.evaluate(Batch {
-        data: &held_out,
-        shape: &shape,
-    })?);
+    metrics.extend(trainer.evaluate(held_out)?);
     Ok((metrics, samples))
 }
 

@@ -102,10 +102,8 @@ pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop
 }
 
 fn write_samples(path: &Path, samples: &ganbench_plugin_api::Samples) -> bool {
-    let ok = path
-        .parent()
-        .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
-        && ganbench_data::npy::write_npy(path, &samples.data, &samples.shape).is_ok();
     // Samples are a report nicety; a failed write must not fail training.
-    ok
+    path.parent()
+        .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+        && ganbench_data::npy::write_npy(path, &samples.data, &samples.shape).is_ok()
 }
