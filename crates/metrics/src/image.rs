@@ -1,0 +1,122 @@
+//! All image metrics at once, from feature matrices or through a [`FeatureExtractor`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{
+    check_same_dim, default_threads, extract_features, FeatureError, FeatureExtractor,
+    FeatureMatrix, SampleSet,
+};
+use crate::fid::fid;
+use crate::kid::{kid, KidConfig};
+use crate::prdc::{prdc, PrdcConfig};
+
+/// The settings of FID, KID, precision/recall and density/coverage; defaults follow the papers and
+/// torch-fidelity (100 KID subsets of 1000, k = 3 and k = 5), on every core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImageMetrics {
+    /// KID subsets, subset size, seed.
+    pub kid: KidConfig,
+    /// Neighbourhood sizes.
+    pub prdc: PrdcConfig,
+}
+
+impl ImageMetrics {
+    /// The same settings, computed on `threads` threads (a runner with several trials in flight
+    /// gives each one thread).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.kid.threads = threads;
+        self.prdc.threads = threads;
+        self
+    }
+
+    /// The same settings on every core.
+    pub fn all_cores(self) -> Self {
+        self.with_threads(default_threads())
+    }
+
+    /// All metrics between real and fake features.
+    pub fn evaluate(
+        &self,
+        real: &FeatureMatrix,
+        fake: &FeatureMatrix,
+    ) -> Result<ImageScores, FeatureError> {
+        check_same_dim(real, fake)?;
+        let fid = fid(real, fake)?;
+        let kid = kid(real, fake, &self.kid)?;
+        let (pr, dc) = prdc(real, fake, &self.prdc)?;
+        Ok(ImageScores {
+            fid,
+            kid_mean: kid.mean,
+            kid_std: kid.std,
+            precision: pr.precision,
+            recall: pr.recall,
+            density: dc.density,
+            coverage: dc.coverage,
+        })
+    }
+
+    /// All metrics between `n_real` real and `n_fake` fake images (N×C×H×W in [-1, 1]), in the
+    /// feature space of `extractor`.
+    pub fn evaluate_images(
+        &self,
+        extractor: &dyn FeatureExtractor,
+        real_images: &[f32],
+        n_real: usize,
+        fake_images: &[f32],
+        n_fake: usize,
+    ) -> Result<ImageScores, FeatureError> {
+        let real = extract_features(extractor, SampleSet::Real, real_images, n_real)?;
+        let fake = extract_features(extractor, SampleSet::Fake, fake_images, n_fake)?;
+        self.evaluate(&real, &fake)
+    }
+}
+
+/// The image metrics of one fake set against one real set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImageScores {
+    /// Fréchet distance (lower is better).
+    pub fid: f64,
+    /// KID, mean over subsets (lower is better).
+    pub kid_mean: f64,
+    /// KID, standard deviation over subsets.
+    pub kid_std: f64,
+    /// Share of fakes on the real manifold (k = 3).
+    pub precision: f64,
+    /// Share of reals on the fake manifold (k = 3).
+    pub recall: f64,
+    /// Density (k = 5; about 1 when the distributions match).
+    pub density: f64,
+    /// Coverage (k = 5).
+    pub coverage: f64,
+}
+
+impl ImageScores {
+    /// The metric names, in the order of [`ImageScores::named`].
+    pub const NAMES: [&'static str; 7] = [
+        "fid",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ];
+
+    /// The metrics as (name, value) pairs for logging.
+    pub fn named(&self) -> Vec<(String, f64)> {
+        let values = [
+            self.fid,
+            self.kid_mean,
+            self.kid_std,
+            self.precision,
+            self.recall,
+            self.density,
+            self.coverage,
+        ];
+        Self::NAMES
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (n.to_string(), v))
+            .collect()
+    }
+}
