@@ -1,0 +1,478 @@
+//! Reads what a report needs from the store in one pass: the runs grouped into variants, every
+//! metric series downsampled into buckets while it streams by, the final values, the sample
+//! artifacts, and the parsed spec (variant order, random searches, the toy data's mode centres).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use ganbench_spec::DataSpec;
+use ganbench_store::{Run, RunId, Status, Store, Sweep, SweepId};
+
+use crate::error::ReportError;
+use crate::metric::{self, MetricKind};
+use crate::palette;
+use crate::stats::Direction;
+
+/// Buckets per curve: about one per horizontal pixel of a panel's plotting area, so that a
+/// curve of any length draws in constant time while its spikes (kept as each bucket's min and
+/// max) stay visible.
+pub const BUCKETS: u64 = 480;
+
+/// Which runs a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every run of one sweep version.
+    Sweep(SweepId),
+    /// Chosen runs, possibly from several sweeps (`ganbench compare`).
+    Runs(Vec<RunId>),
+}
+
+/// One sweep version the report draws from.
+#[derive(Debug)]
+pub struct SweepInfo {
+    /// As stored.
+    pub sweep: Sweep,
+    /// The stored spec text parsed again, if it still parses with this ganbench.
+    pub spec: Option<ganbench_spec::Sweep>,
+}
+
+/// One run with where it belongs in the report.
+#[derive(Debug)]
+pub struct RunEntry {
+    /// As stored.
+    pub run: Run,
+    /// Index into [`Loaded::variants`].
+    pub variant: usize,
+    /// Index into [`Loaded::sweeps`].
+    pub sweep: usize,
+    /// The parameters that differ between configurations of its variant (grid or search
+    /// values), as `name=value`.
+    pub varied: Vec<String>,
+    /// Sample files by evaluation step.
+    pub samples: Vec<(u64, PathBuf)>,
+}
+
+/// A variant: the runs that share a label (within one sweep).
+#[derive(Debug)]
+pub struct VariantInfo {
+    /// What the page and the figures call it.
+    pub label: String,
+    /// Indices into [`Loaded::runs`], in run order.
+    pub runs: Vec<usize>,
+    /// Its colour in every figure and in the table.
+    pub colour: palette::Rgb,
+    /// Number of distinct parameter configurations among its runs.
+    pub configs: usize,
+    /// Whether its configurations come from a random search.
+    pub search: bool,
+}
+
+/// Downsampled points of one (run, metric) series within one step bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Bucket number: steps `index·width .. (index+1)·width`.
+    pub index: u32,
+    /// Finite points in it.
+    pub n: u32,
+    /// Their sum (for the mean).
+    pub sum: f64,
+    /// Their mean step (where the bucket is drawn).
+    pub step_sum: f64,
+    /// Smallest value and its step.
+    pub min: (u64, f64),
+    /// Largest value and its step.
+    pub max: (u64, f64),
+}
+
+impl Bucket {
+    /// Mean of the finite values in the bucket.
+    pub fn mean(&self) -> f64 {
+        self.sum / f64::from(self.n)
+    }
+    /// Mean step of the points in the bucket.
+    pub fn step(&self) -> f64 {
+        self.step_sum / f64::from(self.n)
+    }
+}
+
+/// One run's series of one metric, downsampled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSeries {
+    /// Buckets with at least one finite value, by index.
+    pub buckets: Vec<Bucket>,
+    /// Points logged (finite or not).
+    pub points: usize,
+    /// The point at the highest step: the run's final value (NaN when it was NaN).
+    pub last: Option<(u64, f64)>,
+    /// The last finite point: where a diverged run's curve ends.
+    pub last_finite: Option<(u64, f64)>,
+}
+
+impl RunSeries {
+    /// Adds a point (points must come in step order).
+    pub(crate) fn push(&mut self, width: u64, step: u64, value: f64) {
+        self.points += 1;
+        self.last = Some((step, value));
+        if !value.is_finite() {
+            return;
+        }
+        self.last_finite = Some((step, value));
+        let index = (step / width).min(u64::from(u32::MAX)) as u32;
+        match self.buckets.last_mut() {
+            Some(b) if b.index == index => {
+                b.n += 1;
+                b.sum += value;
+                b.step_sum += step as f64;
+                if value < b.min.1 {
+                    b.min = (step, value);
+                }
+                if value > b.max.1 {
+                    b.max = (step, value);
+                }
+            }
+            _ => self.buckets.push(Bucket {
+                index,
+                n: 1,
+                sum: value,
+                step_sum: step as f64,
+                min: (step, value),
+                max: (step, value),
+            }),
+        }
+    }
+}
+
+/// One metric over every run.
+#[derive(Debug)]
+pub struct MetricData {
+    /// As logged.
+    pub name: String,
+    /// Its role in the report.
+    pub kind: MetricKind,
+    /// Whether larger is better, if known.
+    pub direction: Option<Direction>,
+    /// By run index (`None`: that run never logged it).
+    pub per_run: Vec<Option<RunSeries>>,
+}
+
+impl MetricData {
+    /// The final value of run `i` (NaN when absent or NaN).
+    pub fn final_value(&self, i: usize) -> f64 {
+        self.per_run[i]
+            .as_ref()
+            .and_then(|s| s.last)
+            .map_or(f64::NAN, |(_, v)| v)
+    }
+}
+
+/// The mixture the runs were trained on, when it is a toy 2D one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToyInfo {
+    /// Its text form (`ring8`, …).
+    pub name: String,
+    /// Mode centres.
+    pub centres: Vec<[f64; 2]>,
+    /// Per-coordinate standard deviation of each mode.
+    pub std: f64,
+}
+
+/// Everything a report is made from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The database file.
+    pub db: PathBuf,
+    /// The sweep versions the runs come from, in order of first appearance.
+    pub sweeps: Vec<SweepInfo>,
+    /// The runs, in id order within each variant's sweep.
+    pub runs: Vec<RunEntry>,
+    /// Variants in spec order (then order of first appearance).
+    pub variants: Vec<VariantInfo>,
+    /// Metrics, evaluation metrics first in a fixed order of known names, then by name.
+    pub metrics: Vec<MetricData>,
+    /// The toy data, when every sweep trained on the same toy mixture.
+    pub toy: Option<ToyInfo>,
+    /// Steps per bucket of every [`RunSeries`].
+    pub bucket_width: u64,
+}
+
+impl Loaded {
+    /// The metric named `name`.
+    pub fn metric(&self, name: &str) -> Option<&MetricData> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// Reads the runs of `selection` and everything about them.
+pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError> {
+    let runs: Vec<Run> = match selection {
+        Selection::Sweep(id) => store.runs(*id)?,
+        Selection::Runs(ids) => {
+            let mut runs = ids
+                .iter()
+                .map(|&id| store.run(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            runs.sort_by_key(|r| r.id);
+            runs.dedup_by_key(|r| r.id);
+            runs
+        }
+    };
+    if runs.is_empty() {
+        return Err(ReportError::NoRuns {
+            db: store.path().to_path_buf(),
+            what: match selection {
+                Selection::Sweep(id) => format!("sweep {}", store.sweep(*id)?.name),
+                Selection::Runs(_) => "the selection".into(),
+            },
+        });
+    }
+
+    let mut sweeps: Vec<SweepInfo> = Vec::new();
+    for run in &runs {
+        if !sweeps.iter().any(|s| s.sweep.id == run.sweep_id) {
+            let sweep = store.sweep(run.sweep_id)?;
+            let spec = ganbench_spec::Sweep::parse(&sweep.spec_text, format!("{}.ron", sweep.name))
+                .ok();
+            sweeps.push(SweepInfo { sweep, spec });
+        }
+    }
+    let several_sweeps = sweeps.len() > 1;
+
+    // Variants: (sweep, label) pairs, in spec order within each sweep, then as first seen.
+    let mut keys: Vec<(usize, String)> = Vec::new();
+    for (si, s) in sweeps.iter().enumerate() {
+        if let Some(spec) = &s.spec {
+            for v in &spec.variants {
+                let key = (si, v.label().to_string());
+                if runs
+                    .iter()
+                    .any(|r| r.sweep_id == s.sweep.id && r.label == key.1)
+                    && !keys.contains(&key)
+                {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    for r in &runs {
+        let si = sweeps.iter().position(|s| s.sweep.id == r.sweep_id).unwrap_or(0);
+        let key = (si, r.label.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut variants: Vec<VariantInfo> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (si, label))| {
+            let s = &sweeps[*si];
+            let search = s.spec.as_ref().is_some_and(|spec| {
+                spec.search.is_some()
+                    || spec
+                        .variants
+                        .iter()
+                        .any(|v| v.label() == label && v.search.is_some())
+            });
+            VariantInfo {
+                label: if several_sweeps {
+                    format!("{label} ({}@{})", s.sweep.name, s.sweep.version)
+                } else {
+                    label.clone()
+                },
+                runs: Vec::new(),
+                colour: palette::colour(i),
+                configs: 0,
+                search,
+            }
+        })
+        .collect();
+
+    let db_dir = store.path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut entries: Vec<RunEntry> = Vec::with_capacity(runs.len());
+    for run in runs {
+        let sweep = sweeps
+            .iter()
+            .position(|s| s.sweep.id == run.sweep_id)
+            .unwrap_or(0);
+        let variant = keys
+            .iter()
+            .position(|(si, l)| *si == sweep && *l == run.label)
+            .unwrap_or(0);
+        let samples = store
+            .artifacts(run.id)?
+            .into_iter()
+            .filter(|a| a.kind == "samples")
+            .map(|a| (a.step, resolve(&db_dir, &a.path)))
+            .collect();
+        variants[variant].runs.push(entries.len());
+        entries.push(RunEntry {
+            run,
+            variant,
+            sweep,
+            varied: Vec::new(),
+            samples,
+        });
+    }
+    // Sort each variant's runs by configuration then seed, so "the first seed" is well defined.
+    for v in &mut variants {
+        v.runs.sort_by(|&a, &b| {
+            let (ra, rb) = (&entries[a].run, &entries[b].run);
+            (ra.seed, ra.id).cmp(&(rb.seed, rb.id))
+        });
+    }
+    describe_configs(&mut variants, &mut entries);
+
+    let width = {
+        let max_step = entries
+            .iter()
+            .map(|e| e.run.step.max(e.run.total_steps.unwrap_or(0)))
+            .max()
+            .unwrap_or(0);
+        (max_step + 1).div_ceil(BUCKETS).max(1)
+    };
+    let metrics = read_series(store, &entries, width)?;
+    let toy = toy_info(&sweeps);
+    Ok(Loaded {
+        db: store.path().to_path_buf(),
+        sweeps,
+        runs: entries,
+        variants,
+        metrics,
+        toy,
+        bucket_width: width,
+    })
+}
+
+/// A sample path as stored is relative to the directory `ganbench run` ran in; when that is not
+/// where the report runs, it is usually relative to the database's directory.
+fn resolve(db_dir: &Path, stored: &str) -> PathBuf {
+    let path = PathBuf::from(stored);
+    if path.is_relative() && !path.exists() {
+        let beside = db_dir.join(&path);
+        if beside.exists() {
+            return beside;
+        }
+    }
+    path
+}
+
+/// Counts each variant's configurations and lists, per run, the parameters that vary.
+fn describe_configs(variants: &mut [VariantInfo], entries: &mut [RunEntry]) {
+    for v in variants {
+        let params: Vec<BTreeMap<String, serde_json::Value>> = v
+            .runs
+            .iter()
+            .map(|&i| serde_json::from_str(&entries[i].run.params_json).unwrap_or_default())
+            .collect();
+        let mut distinct: Vec<&BTreeMap<String, serde_json::Value>> = Vec::new();
+        for p in &params {
+            if !distinct.contains(&p) {
+                distinct.push(p);
+            }
+        }
+        v.configs = distinct.len();
+        let varying: Vec<&String> = distinct
+            .first()
+            .map(|first| {
+                let mut names: Vec<&String> = distinct.iter().flat_map(|p| p.keys()).collect();
+                names.sort();
+                names.dedup();
+                names.retain(|n| distinct.iter().any(|p| p.get(*n) != first.get(*n)));
+                names
+            })
+            .unwrap_or_default();
+        for (&i, p) in v.runs.iter().zip(&params) {
+            entries[i].varied = varying
+                .iter()
+                .map(|n| match p.get(*n) {
+                    Some(serde_json::Value::String(s)) => format!("{n}={s}"),
+                    Some(value) => format!("{n}={value}"),
+                    None => format!("{n}=–"),
+                })
+                .collect();
+        }
+    }
+}
+
+/// Streams every point of every run once, bucketing as it goes.
+fn read_series(
+    store: &Store,
+    entries: &[RunEntry],
+    width: u64,
+) -> Result<Vec<MetricData>, ReportError> {
+    let ids: Vec<RunId> = entries.iter().map(|e| e.run.id).collect();
+    let position: HashMap<RunId, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let mut names: Vec<String> = Vec::new();
+    let mut series: Vec<Vec<Option<RunSeries>>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    // Points arrive grouped by run and metric: remember the current pair's slot.
+    let mut current: Option<(RunId, String, usize, usize)> = None;
+    store.visit_points(&ids, |run, name, step, value| {
+        let hit = matches!(&current, Some((r, n, _, _)) if *r == run && n == name);
+        if !hit {
+            let m = *index.entry(name.to_string()).or_insert_with(|| {
+                names.push(name.to_string());
+                series.push(vec![None; entries.len()]);
+                names.len() - 1
+            });
+            current = Some((run, name.to_string(), m, position[&run]));
+        }
+        let (_, _, m, r) = current.as_ref().expect("set above");
+        series[*m][*r]
+            .get_or_insert_with(RunSeries::default)
+            .push(width, step, value);
+    })?;
+
+    let densest = series
+        .iter()
+        .flat_map(|per_run| per_run.iter().flatten().map(|s| s.points))
+        .max()
+        .unwrap_or(0);
+    let mut metrics: Vec<MetricData> = names
+        .into_iter()
+        .zip(series)
+        .map(|(name, per_run)| {
+            let points = per_run.iter().flatten().map(|s| s.points).max().unwrap_or(0);
+            MetricData {
+                kind: metric::classify(&name, points, densest),
+                direction: metric::direction(&name),
+                name,
+                per_run,
+            }
+        })
+        .collect();
+    metrics.sort_by(|a, b| {
+        (a.kind, metric::display_rank(&a.name), &a.name).cmp(&(
+            b.kind,
+            metric::display_rank(&b.name),
+            &b.name,
+        ))
+    });
+    Ok(metrics)
+}
+
+/// The toy mixture, when every sweep's spec parses and names the same one.
+fn toy_info(sweeps: &[SweepInfo]) -> Option<ToyInfo> {
+    let mut found: Option<ToyInfo> = None;
+    for s in sweeps {
+        let spec = s.spec.as_ref()?;
+        #[allow(unreachable_patterns)] // DataSpec is non-exhaustive: image data will come.
+        let toy = match &spec.data {
+            DataSpec::Toy(toy) => ToyInfo {
+                name: toy.to_string(),
+                centres: toy.centres(),
+                std: toy.std(),
+            },
+            _ => return None,
+        };
+        match &found {
+            Some(f) if *f != toy => return None,
+            _ => found = Some(toy),
+        }
+    }
+    found
+}
+
+/// Statuses whose runs count in the statistics.
+pub fn counts_in_statistics(status: Status) -> bool {
+    status == Status::Finished
+}
