@@ -2,10 +2,14 @@
 //!
 //! * [`Toy2d`] describes a toy 2D mixture (`ring8`, `grid25`, or parameterized forms);
 //!   [`ToyMixture`] is its validated sampler.
+//! * [`ImageSpec`] describes an image dataset (IDX files of the MNIST family, CIFAR-10 batches, a
+//!   folder of PNG/JPEG images); [`ImageDataset`] holds it, split into training and held-out
+//!   images (see [`held_out_positions`]), pixels scaled to [-1, 1] by [`pixel_value`].
 //! * [`Dataset`] is what the runner draws batches from, for any kind of data.
 //! * [`DataStream`] owns a dataset and a seeded generator whose state a checkpoint can save.
 
 mod error;
+mod images;
 pub mod npy;
 mod stream;
 mod toy;
@@ -15,12 +19,22 @@ use std::fmt;
 use rand::RngCore;
 
 pub use error::DataError;
+pub use images::{
+    held_out_positions, pixel_value, HeldOut, ImageDataset, ImageSet, ImageSpec, ImageSummary,
+    DEFAULT_HELD_OUT_CAP, DEFAULT_HELD_OUT_FRACTION, MAX_IMAGE_SIZE, SPLIT_SEED,
+};
 pub use stream::{data_seed, DataStream, DataStreamState, DATA_SEED_DOMAIN};
 pub use toy::{Toy2d, ToyMixture, MAX_LENGTH, MAX_MODES};
 
-/// Opens the dataset a text names (`ring8`, `grid25`, `ring(modes=…,radius=…,std=…)`, …): the
-/// one place that maps the command line's and the sweep runner's dataset text to a [`Dataset`].
+/// Opens the dataset a text names (`ring8`, `grid25`, `ring(modes=…,radius=…,std=…)`, …, or an
+/// image dataset in [`ImageSpec`]'s RON form, `Idx(images: "…", labels: "…")`): the one place
+/// that maps the command line's and the sweep runner's dataset text to a [`Dataset`]. Image files
+/// are read completely; [`ImageSpec::inspect`] checks them without reading the pixels.
 pub fn open(text: &str) -> Result<Box<dyn Dataset>, DataError> {
+    if ImageSpec::is_image_text(text) {
+        let spec: ImageSpec = text.parse()?;
+        return Ok(Box::new(ImageDataset::open(&spec)?));
+    }
     let toy: Toy2d = text.parse()?;
     Ok(Box::new(ToyMixture::new(toy)?))
 }
@@ -57,6 +71,12 @@ pub trait Dataset: Send + Sync + fmt::Debug {
     fn as_toy(&self) -> Option<&ToyMixture> {
         None
     }
+
+    /// The image dataset behind this dataset, if it is one: evaluation needs its held-out split
+    /// and its labels.
+    fn as_images(&self) -> Option<&ImageDataset> {
+        None
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for Box<D> {
@@ -82,5 +102,9 @@ impl<D: Dataset + ?Sized> Dataset for Box<D> {
 
     fn as_toy(&self) -> Option<&ToyMixture> {
         (**self).as_toy()
+    }
+
+    fn as_images(&self) -> Option<&ImageDataset> {
+        (**self).as_images()
     }
 }
