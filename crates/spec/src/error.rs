@@ -52,6 +52,9 @@ pub enum ErrorKind {
     UnknownVariant,
     /// `data` names no known dataset, or its parameters are invalid.
     BadData,
+    /// A file or folder an image dataset names is missing or malformed (wrong magic number,
+    /// truncated, image and label counts that differ, no images, an undecodable image).
+    DataFile,
     /// The sweep name is empty or not usable as a directory name.
     BadName,
     /// `steps` is 0.

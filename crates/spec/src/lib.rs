@@ -7,10 +7,11 @@
 //!   .spec_hash()           content hash; comments and whitespace do not count
 //! ```
 //!
-//! docs/sweeps.md is the user's reference for the file format. No candle and no I/O beyond
-//! reading the sweep file.
+//! docs/sweeps.md is the user's reference for the file format. No candle; the only I/O beyond
+//! reading the sweep file is checking the data files an image dataset names (headers and sizes).
 
 mod catalog;
+mod data;
 mod error;
 mod expand;
 mod hash;

@@ -27,7 +27,10 @@ impl Sweep {
         Sweep::parse(&text, path)
     }
 
-    /// Parses sweep text; `path` is only used in error messages and kept in [`Sweep::source`].
+    /// Parses sweep text; `path` is used in error messages, kept in [`Sweep::source`], and its
+    /// folder is where relative paths of an image dataset are resolved (see [`DataSpec`]).
+    ///
+    /// [`DataSpec`]: crate::DataSpec
     ///
     /// The `implicit_some` extension is on, so optional fields take a bare value
     /// (`label: "WGAN-GP"`, `search: (trials: 20, …)`); `Some(…)` is accepted too.
@@ -41,6 +44,7 @@ impl Sweep {
             path: path.to_path_buf(),
             text: text.to_string(),
         };
+        sweep.data.resolve_paths(path);
         Ok(sweep)
     }
 }

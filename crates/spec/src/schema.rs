@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use ganbench_data::Toy2d;
 use ganbench_plugin_api::ParamValue;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+pub use crate::data::DataSpec;
+pub(crate) use crate::data::BAD_DATA;
 
 /// Generated samples per evaluation when a sweep does not say: the PacGAN/VEEGAN protocol's 2500.
 pub const DEFAULT_EVAL_SAMPLES: usize = 2500;
@@ -186,62 +187,5 @@ impl fmt::Display for Device {
             Device::Cpu => f.write_str("cpu"),
             Device::Cuda(i) => write!(f, "cuda:{i}"),
         }
-    }
-}
-
-/// The training data. Only toy 2D mixtures exist so far; image datasets will be further variants.
-///
-/// In RON, a string is a toy dataset in [`Toy2d`]'s text form (`"ring8"`, `"grid25"`,
-/// `"ring(modes=8,radius=2,std=0.02)"`); [`Toy2d`]'s serde form
-/// (`ring(modes: 8, radius: 2.0, std: 0.02)`) is accepted too.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum DataSpec {
-    /// A toy 2D mixture.
-    Toy(Toy2d),
-}
-
-impl fmt::Display for DataSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataSpec::Toy(toy) => toy.fmt(f),
-        }
-    }
-}
-
-/// Prefix of the message a dataset that fails to parse gives, so that the parse-error mapping
-/// can tell it from a type error (serde's custom errors carry only text).
-pub(crate) const BAD_DATA: &str = "invalid dataset: ";
-
-/// What `data` may be written as. Untagged, because a plain string has to keep meaning a toy
-/// dataset while other kinds arrive as RON enum variants: ron hands an untagged enum
-/// `Idx(images: …)` as a one-entry map, so a future `Tagged(TaggedData)` arm with an externally
-/// tagged `enum TaggedData { Idx { images: String, labels: String } }` slots in here.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a dataset such as \"ring8\", \"grid25\" or \"ring(modes=8,radius=2,std=0.02)\""
-)]
-enum DataRepr {
-    Text(String),
-    Toy(Toy2d),
-}
-
-impl<'de> Deserialize<'de> for DataSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match DataRepr::deserialize(deserializer)? {
-            DataRepr::Text(text) => text
-                .parse::<Toy2d>()
-                .map(DataSpec::Toy)
-                .map_err(|e| D::Error::custom(format!("{BAD_DATA}{e}"))),
-            DataRepr::Toy(toy) => Ok(DataSpec::Toy(toy)),
-        }
-    }
-}
-
-impl Serialize for DataSpec {
-    /// The text form, which parses back to the same value.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
     }
 }

@@ -7,6 +7,9 @@
 //! parameter in both `grid` and `search` of the same level is an error.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use ganbench_data::DataError;
 
 use ganbench_plugin_api::params::describe_accepted;
 use ganbench_plugin_api::{ParamKind, ParamSpec, ParamValue};
@@ -14,7 +17,7 @@ use ganbench_plugin_api::{ParamKind, ParamSpec, ParamValue};
 use crate::catalog::PluginCatalog;
 use crate::error::{did_you_mean, shown_path, ErrorKind, Position, SpecError};
 use crate::locate::{locate, Seg, Target};
-use crate::schema::{Dist, Search, Sweep, Variant};
+use crate::schema::{DataSpec, Dist, Search, Sweep, Variant};
 
 /// Attempts at drawing distinct search points, per requested point, before giving up.
 const DRAW_ATTEMPTS_PER_TRIAL: usize = 100;
@@ -416,6 +419,7 @@ impl Sweep {
         catalog: &dyn PluginCatalog,
     ) -> Result<Vec<Plan<'_>>, SpecError> {
         self.check_header(ctx)?;
+        self.check_data(ctx)?;
 
         // Plugins and labels.
         let mut specs = Vec::with_capacity(self.variants.len());
@@ -595,6 +599,37 @@ impl Sweep {
                 .with_hint("e.g. `variants: [(plugin: \"gan\"), (plugin: \"wgan-gp\")]`"));
         }
         Ok(())
+    }
+
+    /// Checks the files of an image dataset (headers and sizes, not the pixels), so that a broken
+    /// file stops the sweep before any trial starts.
+    fn check_data(&self, ctx: &Ctx<'_>) -> Result<(), SpecError> {
+        let DataSpec::Images { written, resolved } = &self.data else {
+            return Ok(());
+        };
+        resolved.inspect().map(|_| ()).map_err(|e| {
+            let kind = match e {
+                DataError::BadImageSpec { .. } => ErrorKind::BadData,
+                _ => ErrorKind::DataFile,
+            };
+            let relative = written.paths().iter().any(|(_, p)| p.is_relative());
+            let hint = (relative && matches!(e, DataError::MissingPath { .. })).then(|| {
+                let sweep_file = std::path::absolute(&self.source.path).unwrap_or_default();
+                let folder = sweep_file.parent().unwrap_or(Path::new("."));
+                format!(
+                    "relative paths are resolved against the sweep file's folder ({}), not the \
+                     current directory",
+                    folder.display()
+                )
+            });
+            ctx.err(
+                kind,
+                &[Seg::Field("data")],
+                Target::Value,
+                format!("`data`: {e}"),
+            )
+            .with_opt_hint(hint)
+        })
     }
 
     /// Resolves the precedence rules for variant `index` (see the module docs).

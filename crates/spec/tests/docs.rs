@@ -29,8 +29,9 @@ fn every_example_on_the_page_is_valid() {
     let blocks = ron_blocks();
     assert!(blocks.len() >= 3, "found {} ron blocks", blocks.len());
     for (line, text) in &blocks {
-        let sweep =
-            Sweep::parse(text, format!("docs/sweeps.md@{line}")).unwrap_or_else(|e| panic!("{e}"));
+        // The page's real path, so that relative data paths resolve as for a file in docs/.
+        let path = format!("{}/../../docs/sweeps.md@{line}", env!("CARGO_MANIFEST_DIR"));
+        let sweep = Sweep::parse(text, path).unwrap_or_else(|e| panic!("{e}"));
         let trials = sweep
             .expand(&common::catalog())
             .unwrap_or_else(|e| panic!("{e}"));
