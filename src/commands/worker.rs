@@ -52,6 +52,6 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    ganbench_runner::worker::serve(&plugin, &task, &mut out, &stop);
+    ganbench_runner::worker::serve(&plugin, &task, None, &mut out, &stop);
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,10 @@ pub struct WorkerTask {
     pub checkpoints: PathBuf,
     /// Where evaluation samples are written (`.npy`), if anywhere.
     pub samples_dir: Option<PathBuf>,
+    /// The feature extractor's weights, for image data: the parent trains (or finds) them once per
+    /// dataset before starting workers, so that parallel workers never train the same one twice.
+    #[serde(default)]
+    pub extractor: Option<PathBuf>,
 }
 
 /// A metric value that survives JSON even when it is NaN or infinite (a diverging run's last loss).

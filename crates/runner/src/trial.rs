@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ganbench_data::{DataStream, DataStreamState, Dataset};
+use ganbench_data::{DataStream, DataStreamState, Dataset, ImageDataset};
+use ganbench_metrics::{
+    extract_features, FeatureExtractor, FeatureMatrix, ImageMetrics, KidConfig, SampleSet,
+};
 use ganbench_plugin_api::{
     Batch, CallError, Description, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig,
 };
@@ -109,6 +112,11 @@ pub enum TrialError {
     NoRows(String),
     #[error("evaluation failed: {0}")]
     Metrics(String),
+    #[error(
+        "dataset `{0}` holds images, whose metrics need a feature extractor, and none was given \
+         (a bug in the caller: `ganbench run` and `ganbench train` prepare one)"
+    )]
+    NoExtractor(String),
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 }
@@ -121,11 +129,13 @@ pub struct HostState {
 }
 
 /// Runs (or continues) a trial. With `checkpoints`, a trial resumes from the newest complete
-/// checkpoint there and saves new ones every `plan.checkpoint_every` steps.
+/// checkpoint there and saves new ones every `plan.checkpoint_every` steps. Image data needs
+/// `features`: the extractor whose feature space FID, KID and the k-NN metrics are computed in.
 pub fn run_trial(
     plugin: &PluginHandle,
     plan: &TrialPlan,
     dataset: Box<dyn Dataset>,
+    features: Option<&dyn FeatureExtractor>,
     checkpoints: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, TrialError> {
@@ -138,13 +148,27 @@ pub fn run_trial(
         });
     }
     let toy = dataset.as_toy().map(|t| (t.centres().to_vec(), t.std()));
-    // Held-out data for `evaluate` (VAE ELBO): its own stream, drawn once, the same batch at
-    // every evaluation.
+    let images = match (dataset.as_images(), features) {
+        (Some(images), Some(extractor)) => Some(ImageReference::new(images, extractor, plan)?),
+        (Some(_), None) => return Err(TrialError::NoExtractor(dataset.name())),
+        (None, _) => None,
+    };
+    // Held-out data for `evaluate` (VAE ELBO), the same batch at every evaluation: the held-out
+    // split of an image dataset; for toy data, which has no split, its own stream drawn once.
     let held_out_rows = plan.eval_samples.min(1024);
-    let held_out = dataset.sample_batch(
-        &mut ChaCha8Rng::seed_from_u64(plan.config.seed ^ HELD_OUT_DOMAIN),
-        held_out_rows,
-    );
+    let (held_out_rows, held_out) = match dataset.as_images() {
+        Some(images) => {
+            let rows = held_out_rows.min(images.held_out().len());
+            (rows, images.held_out().to_f32(0..rows))
+        }
+        None => (
+            held_out_rows,
+            dataset.sample_batch(
+                &mut ChaCha8Rng::seed_from_u64(plan.config.seed ^ HELD_OUT_DOMAIN),
+                held_out_rows,
+            ),
+        ),
+    };
     let mut held_out_shape = vec![held_out_rows];
     held_out_shape.extend_from_slice(&shape);
     let held_out = Batch {
@@ -216,7 +240,8 @@ pub fn run_trial(
 
         let is_last = step == plan.steps;
         if is_last || (plan.eval_every > 0 && step % plan.eval_every == 0) {
-            let (metrics, samples) = evaluate(&mut trainer, plan, toy.as_ref(), held_out)?;
+            let (metrics, samples) =
+                evaluate(&mut trainer, plan, toy.as_ref(), images.as_ref(), held_out)?;
             if observer.on_event(Event::Eval {
                 step,
                 metrics: &metrics,
@@ -255,10 +280,57 @@ pub fn eval_seed(trial_seed: u64) -> u64 {
     trial_seed ^ EVAL_DOMAIN
 }
 
+/// What an image trial's samples are compared with: features of held-out real images, computed
+/// once per trial.
+struct ImageReference<'a> {
+    extractor: &'a dyn FeatureExtractor,
+    real: FeatureMatrix,
+    metrics: ImageMetrics,
+}
+
+impl<'a> ImageReference<'a> {
+    fn new(
+        images: &ImageDataset,
+        extractor: &'a dyn FeatureExtractor,
+        plan: &TrialPlan,
+    ) -> Result<Self, TrialError> {
+        let held_out = images.held_out();
+        let n = plan.eval_samples.min(held_out.len());
+        let real = extract_features(extractor, SampleSet::Real, &held_out.to_f32(0..n), n)
+            .map_err(|e| TrialError::Metrics(e.to_string()))?;
+        // KID during training: 10 subsets of half the set, rather than torch-fidelity's 100 of
+        // 1000, so that an evaluation costs a fraction of the training between two of them
+        // (`ganbench metrics` uses the defaults). One thread: sweeps parallelize across trials.
+        let metrics = ImageMetrics {
+            kid: KidConfig {
+                subsets: 10,
+                subset_size: (n / 2).clamp(2, 1000),
+                ..KidConfig::default()
+            },
+            ..ImageMetrics::default()
+        }
+        .with_threads(1);
+        Ok(Self {
+            extractor,
+            real,
+            metrics,
+        })
+    }
+
+    fn scores(&self, samples: &Samples) -> Result<Metrics, TrialError> {
+        let n = samples.shape.first().copied().unwrap_or(0);
+        let fake = extract_features(self.extractor, SampleSet::Fake, &samples.data, n)
+            .and_then(|fake| self.metrics.evaluate(&self.real, &fake))
+            .map_err(|e| TrialError::Metrics(e.to_string()))?;
+        Ok(fake.named())
+    }
+}
+
 fn evaluate(
     trainer: &mut TrainerHandle,
     plan: &TrialPlan,
     toy: Option<&(Vec<[f64; 2]>, f64)>,
+    images: Option<&ImageReference<'_>>,
     held_out: Batch<'_>,
 ) -> Result<(Metrics, Samples), TrialError> {
     let samples = trainer.sample(plan.eval_samples, eval_seed(plan.config.seed))?;
@@ -267,6 +339,9 @@ fn evaluate(
         let m = ganbench_metrics::mode_metrics_rows(&samples.data, centres, *std)
             .map_err(|e| TrialError::Metrics(e.to_string()))?;
         metrics.extend(m.named().iter().map(|(k, v)| (k.to_string(), *v)));
+    }
+    if let Some(images) = images {
+        metrics.extend(images.scores(&samples)?);
     }
     metrics.extend(trainer.evaluate(held_out)?);
     Ok((metrics, samples))

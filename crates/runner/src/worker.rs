@@ -4,14 +4,22 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ganbench_plugin_api::PluginHandle;
+use ganbench_metrics::FeatureExtractor;
+use ganbench_plugin_api::{PluginHandle, Samples};
 
 use crate::protocol::{to_wire, Value, WorkerMessage, WorkerTask};
 use crate::trial::{run_trial, Control, Event, Outcome, TrialPlan};
 
 /// Runs `task` with `plugin`, writing one [`WorkerMessage`] per line to `out`. Returns when the
-/// trial ends, fails, is stopped through `stop`, or `out` breaks (the parent is gone).
-pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop: &AtomicBool) {
+/// trial ends, fails, is stopped through `stop`, or `out` breaks (the parent is gone). `features`
+/// is the extractor for image data (see [`run_trial`]).
+pub fn serve(
+    plugin: &PluginHandle,
+    task: &WorkerTask,
+    features: Option<&dyn FeatureExtractor>,
+    out: &mut dyn Write,
+    stop: &AtomicBool,
+) {
     let mut send =
         |msg: WorkerMessage| -> bool { writeln!(out, "{msg}").and_then(|_| out.flush()).is_ok() };
     let dataset = match ganbench_data::open(&task.data) {
@@ -74,6 +82,7 @@ pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop
         plugin,
         &plan,
         dataset,
+        features,
         Some(&task.checkpoints),
         &mut observer,
     );
@@ -101,9 +110,22 @@ pub fn serve(plugin: &PluginHandle, task: &WorkerTask, out: &mut dyn Write, stop
     });
 }
 
-fn write_samples(path: &Path, samples: &ganbench_plugin_api::Samples) -> bool {
+/// Images kept per evaluation for the report's sample grids (all of them would be megabytes per
+/// evaluation; toy 2D samples are small and all kept, since the scatter plots show the spread).
+pub const IMAGE_SAMPLES_KEPT: usize = 64;
+
+fn write_samples(path: &Path, samples: &Samples) -> bool {
+    let (data, shape) = match samples.shape.as_slice() {
+        [n, image @ ..] if image.len() == 3 && *n > IMAGE_SAMPLES_KEPT => {
+            let kept = IMAGE_SAMPLES_KEPT * image.iter().product::<usize>();
+            let mut shape = samples.shape.clone();
+            shape[0] = IMAGE_SAMPLES_KEPT;
+            (&samples.data[..kept], shape)
+        }
+        _ => (&samples.data[..], samples.shape.clone()),
+    };
     // Samples are a report nicety; a failed write must not fail training.
     path.parent()
         .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
-        && ganbench_data::npy::write_npy(path, &samples.data, &samples.shape).is_ok()
+        && ganbench_data::npy::write_npy(path, data, &shape).is_ok()
 }
