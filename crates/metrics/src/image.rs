@@ -6,9 +6,9 @@ use crate::features::{
     check_same_dim, default_threads, extract_features, FeatureError, FeatureExtractor,
     FeatureMatrix, SampleSet,
 };
-use crate::fid::fid;
+use crate::fid::{frechet_distance, FeatureStats};
 use crate::kid::{kid, KidConfig};
-use crate::prdc::{prdc, PrdcConfig};
+use crate::prdc::{PrdcConfig, RealManifold};
 
 /// The settings of FID, KID, precision/recall and density/coverage; defaults follow the papers and
 /// torch-fidelity (100 KID subsets of 1000, k = 3 and k = 5), on every core.
@@ -41,17 +41,17 @@ impl ImageMetrics {
         fake: &FeatureMatrix,
     ) -> Result<ImageScores, FeatureError> {
         check_same_dim(real, fake)?;
-        let fid = fid(real, fake)?;
-        let kid = kid(real, fake, &self.kid)?;
-        let (pr, dc) = prdc(real, fake, &self.prdc)?;
-        Ok(ImageScores {
-            fid,
-            kid_mean: kid.mean,
-            kid_std: kid.std,
-            precision: pr.precision,
-            recall: pr.recall,
-            density: dc.density,
-            coverage: dc.coverage,
+        self.reference(real.clone())?.evaluate(fake)
+    }
+
+    /// What the metrics need of the real set, computed once (its mean and covariance, its
+    /// k-NN radii), for comparing many fake sets with it, as a runner does at every evaluation.
+    pub fn reference(&self, real: FeatureMatrix) -> Result<RealReference, FeatureError> {
+        Ok(RealReference {
+            stats: FeatureStats::of(&real, SampleSet::Real)?,
+            manifold: RealManifold::new(&real, &self.prdc)?,
+            kid: self.kid,
+            real,
         })
     }
 
@@ -68,6 +68,38 @@ impl ImageMetrics {
         let real = extract_features(extractor, SampleSet::Real, real_images, n_real)?;
         let fake = extract_features(extractor, SampleSet::Fake, fake_images, n_fake)?;
         self.evaluate(&real, &fake)
+    }
+}
+
+/// A real feature set prepared for [`ImageMetrics`]: see [`ImageMetrics::reference`].
+pub struct RealReference {
+    real: FeatureMatrix,
+    stats: FeatureStats,
+    manifold: RealManifold,
+    kid: KidConfig,
+}
+
+impl RealReference {
+    /// The real features.
+    pub fn features(&self) -> &FeatureMatrix {
+        &self.real
+    }
+
+    /// All metrics of `fake` against the real set; equal to [`ImageMetrics::evaluate`].
+    pub fn evaluate(&self, fake: &FeatureMatrix) -> Result<ImageScores, FeatureError> {
+        check_same_dim(&self.real, fake)?;
+        let fid = frechet_distance(&self.stats, &FeatureStats::of(fake, SampleSet::Fake)?)?;
+        let kid = kid(&self.real, fake, &self.kid)?;
+        let (pr, dc) = self.manifold.compare(fake)?;
+        Ok(ImageScores {
+            fid,
+            kid_mean: kid.mean,
+            kid_std: kid.std,
+            precision: pr.precision,
+            recall: pr.recall,
+            density: dc.density,
+            coverage: dc.coverage,
+        })
     }
 }
 

@@ -20,10 +20,10 @@ pub use features::{
     extract_features, ExtractorError, FeatureError, FeatureExtractor, FeatureMatrix, SampleSet,
 };
 pub use fid::{fid, frechet_distance, FeatureStats};
-pub use image::{ImageMetrics, ImageScores};
+pub use image::{ImageMetrics, ImageScores, RealReference};
 pub use kid::{draw_subsets, kid, mmd2_on_subsets, polynomial_mmd2, Kid, KidConfig, SubsetPair};
 pub use prdc::{
     density_coverage, knn_radii, prdc, precision_recall, DensityCoverage, PrdcConfig,
-    PrecisionRecall,
+    PrecisionRecall, RealManifold,
 };
 pub use toy::{mode_metrics, mode_metrics_rows, nearest_centre, MetricsError, ModeMetrics};

@@ -140,6 +140,167 @@ struct CrossState {
     containing: Vec<u32>,
 }
 
+/// The real set's side of [`prdc`], computed once: its centred rows and ball radii. A runner that
+/// compares every evaluation's samples with the same real features skips the real × real pass.
+pub struct RealManifold {
+    prepared: Prepared,
+    centre: Vec<f64>,
+    dim: usize,
+    threads: usize,
+    /// Squared radii for precision (k_pr), if requested.
+    pr: Option<(usize, Vec<f64>)>,
+    /// Squared radii for density/coverage (k_dc), if requested.
+    dc: Option<(usize, Vec<f64>)>,
+}
+
+impl RealManifold {
+    /// The real manifolds of `real` for both neighbourhood sizes of `config`.
+    pub fn new(real: &FeatureMatrix, config: &PrdcConfig) -> Result<Self, FeatureError> {
+        Self::build(
+            real,
+            Some(config.k_precision_recall),
+            Some(config.k_density_coverage),
+            config.threads,
+        )
+    }
+
+    /// Precision, recall, density and coverage of `fake` against this real set.
+    pub fn compare(
+        &self,
+        fake: &FeatureMatrix,
+    ) -> Result<(PrecisionRecall, DensityCoverage), FeatureError> {
+        let (pr, dc) = self.cross(fake)?;
+        Ok((pr.expect("requested"), dc.expect("requested")))
+    }
+
+    fn build(
+        real: &FeatureMatrix,
+        k_pr: Option<usize>,
+        k_dc: Option<usize>,
+        threads: usize,
+    ) -> Result<Self, FeatureError> {
+        for k in k_pr.iter().chain(&k_dc) {
+            check_k(*k)?;
+        }
+        if let Some(k) = k_pr {
+            check_rows("precision/recall", SampleSet::Real, real, k + 1)?;
+        }
+        if let Some(k) = k_dc {
+            check_rows("density/coverage", SampleSet::Real, real, k + 1)?;
+        }
+        let threads = threads.max(1);
+        let centre = column_means(real.as_slice(), real.rows(), real.dim());
+        let prepared = Prepared::new(real, &centre);
+        let ks: Vec<usize> = k_pr.iter().chain(&k_dc).copied().collect();
+        let mut radii = sq_radii(&prepared, &ks, threads).into_iter();
+        let pr = k_pr.map(|k| (k, radii.next().expect("one per k")));
+        let dc = k_dc.map(|k| (k, radii.next().expect("one per k")));
+        Ok(Self {
+            prepared,
+            centre,
+            dim: real.dim(),
+            threads,
+            pr,
+            dc,
+        })
+    }
+
+    fn cross(
+        &self,
+        fake: &FeatureMatrix,
+    ) -> Result<(Option<PrecisionRecall>, Option<DensityCoverage>), FeatureError> {
+        if fake.dim() != self.dim {
+            return Err(FeatureError::DimensionMismatch {
+                real: self.dim,
+                fake: fake.dim(),
+            });
+        }
+        if let Some((k, _)) = self.pr {
+            check_rows("precision/recall", SampleSet::Fake, fake, k + 1)?;
+        }
+        if self.dc.is_some() {
+            // Coverage and density need no fake radii, but an empty fake set would divide by 0.
+            check_rows("density/coverage", SampleSet::Fake, fake, 1)?;
+        }
+        let threads = self.threads;
+        let real_p = &self.prepared;
+        let fake_p = Prepared::new(fake, &self.centre);
+        let (k_pr, k_dc) = (self.pr.as_ref().map(|p| p.0), self.dc.as_ref().map(|d| d.0));
+        let real_pr_radii = self.pr.as_ref().map_or(&[][..], |p| p.1.as_slice());
+        let real_dc_radii = self.dc.as_ref().map_or(&[][..], |d| d.1.as_slice());
+        let fake_pr_radii = match k_pr {
+            Some(k) => sq_radii(&fake_p, &[k], threads).remove(0),
+            None => Vec::new(),
+        };
+
+        let n_fake = fake.rows();
+        let states = scan_sq_distances(
+            real_p,
+            &fake_p,
+            false,
+            threads,
+            |rows| CrossState {
+                first_row: rows.start,
+                recalled: vec![false; rows.len()],
+                covered: vec![false; rows.len()],
+                precise: vec![false; if k_pr.is_some() { n_fake } else { 0 }],
+                containing: vec![0; if k_dc.is_some() { n_fake } else { 0 }],
+            },
+            |state, first_row, tile| {
+                for (offset, row) in tile.chunks_exact(n_fake).enumerate() {
+                    let i = first_row + offset;
+                    let local = i - state.first_row;
+                    if k_pr.is_some() {
+                        let r = real_pr_radii[i];
+                        let mut recalled = false;
+                        for ((&d, precise), &rf) in
+                            row.iter().zip(&mut state.precise).zip(&fake_pr_radii)
+                        {
+                            *precise |= d <= r;
+                            recalled |= d <= rf;
+                        }
+                        state.recalled[local] |= recalled;
+                    }
+                    if k_dc.is_some() {
+                        let r = real_dc_radii[i];
+                        let mut covered = false;
+                        for (&d, count) in row.iter().zip(&mut state.containing) {
+                            let inside = d < r;
+                            *count += u32::from(inside);
+                            covered |= inside;
+                        }
+                        state.covered[local] |= covered;
+                    }
+                }
+            },
+        );
+
+        let (mut precise, mut containing) = (vec![false; n_fake], vec![0u64; n_fake]);
+        let (mut recalled, mut covered) = (0usize, 0usize);
+        for s in &states {
+            for (p, q) in precise.iter_mut().zip(&s.precise) {
+                *p |= q;
+            }
+            for (c, d) in containing.iter_mut().zip(&s.containing) {
+                *c += u64::from(*d);
+            }
+            recalled += s.recalled.iter().filter(|&&r| r).count();
+            covered += s.covered.iter().filter(|&&c| c).count();
+        }
+        let (n_real, n_fake) = (real_p.rows() as f64, n_fake as f64);
+        let pr = k_pr.map(|_| PrecisionRecall {
+            precision: precise.iter().filter(|&&p| p).count() as f64 / n_fake,
+            recall: recalled as f64 / n_real,
+        });
+        let dc = k_dc.map(|k| DensityCoverage {
+            // prdc's exact float operations, (1/k) · (Σ counts / n), so the values agree to the bit.
+            density: (1.0 / k as f64) * (containing.iter().sum::<u64>() as f64 / n_fake),
+            coverage: covered as f64 / n_real,
+        });
+        Ok((pr, dc))
+    }
+}
+
 fn compute(
     real: &FeatureMatrix,
     fake: &FeatureMatrix,
@@ -148,102 +309,7 @@ fn compute(
     threads: usize,
 ) -> Result<(Option<PrecisionRecall>, Option<DensityCoverage>), FeatureError> {
     check_same_dim(real, fake)?;
-    for k in k_pr.iter().chain(&k_dc) {
-        check_k(*k)?;
-    }
-    if let Some(k) = k_pr {
-        check_rows("precision/recall", SampleSet::Real, real, k + 1)?;
-        check_rows("precision/recall", SampleSet::Fake, fake, k + 1)?;
-    }
-    if let Some(k) = k_dc {
-        check_rows("density/coverage", SampleSet::Real, real, k + 1)?;
-        // Coverage and density need no fake radii, but an empty fake set would divide by 0.
-        check_rows("density/coverage", SampleSet::Fake, fake, 1)?;
-    }
-    let threads = threads.max(1);
-
-    let centre = column_means(real.as_slice(), real.rows(), real.dim());
-    let real_p = Prepared::new(real, &centre);
-    let fake_p = Prepared::new(fake, &centre);
-
-    let ks: Vec<usize> = k_pr.iter().chain(&k_dc).copied().collect();
-    let real_radii = sq_radii(&real_p, &ks, threads);
-    let (real_pr_radii, real_dc_radii) = match (k_pr, k_dc) {
-        (Some(_), Some(_)) => (real_radii[0].as_slice(), real_radii[1].as_slice()),
-        (Some(_), None) => (real_radii[0].as_slice(), &[][..]),
-        (None, Some(_)) => (&[][..], real_radii[0].as_slice()),
-        (None, None) => (&[][..], &[][..]),
-    };
-    let fake_pr_radii = match k_pr {
-        Some(k) => sq_radii(&fake_p, &[k], threads).remove(0),
-        None => Vec::new(),
-    };
-
-    let n_fake = fake.rows();
-    let states = scan_sq_distances(
-        &real_p,
-        &fake_p,
-        false,
-        threads,
-        |rows| CrossState {
-            first_row: rows.start,
-            recalled: vec![false; rows.len()],
-            covered: vec![false; rows.len()],
-            precise: vec![false; if k_pr.is_some() { n_fake } else { 0 }],
-            containing: vec![0; if k_dc.is_some() { n_fake } else { 0 }],
-        },
-        |state, first_row, tile| {
-            for (offset, row) in tile.chunks_exact(n_fake).enumerate() {
-                let i = first_row + offset;
-                let local = i - state.first_row;
-                if k_pr.is_some() {
-                    let r = real_pr_radii[i];
-                    let mut recalled = false;
-                    for ((&d, precise), &rf) in
-                        row.iter().zip(&mut state.precise).zip(&fake_pr_radii)
-                    {
-                        *precise |= d <= r;
-                        recalled |= d <= rf;
-                    }
-                    state.recalled[local] |= recalled;
-                }
-                if k_dc.is_some() {
-                    let r = real_dc_radii[i];
-                    let mut covered = false;
-                    for (&d, count) in row.iter().zip(&mut state.containing) {
-                        let inside = d < r;
-                        *count += u32::from(inside);
-                        covered |= inside;
-                    }
-                    state.covered[local] |= covered;
-                }
-            }
-        },
-    );
-
-    let (mut precise, mut containing) = (vec![false; n_fake], vec![0u64; n_fake]);
-    let (mut recalled, mut covered) = (0usize, 0usize);
-    for s in &states {
-        for (p, q) in precise.iter_mut().zip(&s.precise) {
-            *p |= q;
-        }
-        for (c, d) in containing.iter_mut().zip(&s.containing) {
-            *c += u64::from(*d);
-        }
-        recalled += s.recalled.iter().filter(|&&r| r).count();
-        covered += s.covered.iter().filter(|&&c| c).count();
-    }
-    let (n_real, n_fake) = (real.rows() as f64, n_fake as f64);
-    let pr = k_pr.map(|_| PrecisionRecall {
-        precision: precise.iter().filter(|&&p| p).count() as f64 / n_fake,
-        recall: recalled as f64 / n_real,
-    });
-    let dc = k_dc.map(|k| DensityCoverage {
-        // prdc's exact float operations, (1/k) · (Σ counts / n), so the values agree to the bit.
-        density: (1.0 / k as f64) * (containing.iter().sum::<u64>() as f64 / n_fake),
-        coverage: covered as f64 / n_real,
-    });
-    Ok((pr, dc))
+    RealManifold::build(real, k_pr, k_dc, threads)?.cross(fake)
 }
 
 /// Squared k-th-nearest-other-neighbour radii of `set`, one vector per entry of `ks`, from one

@@ -399,6 +399,15 @@ fn image_metrics_through_an_extractor_equal_metrics_of_its_features() {
     let fake = extract_features(&MeanMax, SampleSet::Fake, &fake_images, 50).unwrap();
     assert_eq!(scores, metrics.evaluate(&real, &fake).unwrap());
     assert_eq!(scores.fid, fid(&real, &fake).unwrap());
+    // A prepared real set gives the same scores for every fake set compared with it.
+    let reference = metrics.reference(real.clone()).unwrap();
+    let other_images = images(&mut rng, 45, -0.2);
+    let other = extract_features(&MeanMax, SampleSet::Fake, &other_images, 45).unwrap();
+    assert_eq!(reference.evaluate(&fake).unwrap(), scores);
+    assert_eq!(
+        reference.evaluate(&other).unwrap(),
+        metrics.evaluate(&real, &other).unwrap()
+    );
     let named = scores.named();
     let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ImageScores::NAMES);
