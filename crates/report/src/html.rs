@@ -30,7 +30,11 @@ pub struct PageContext {
 }
 
 /// An image as the page embeds it: a relative file name, or a data URI with `--embed`.
-pub(crate) fn image_source(dir: &std::path::Path, figure: &Figure, embed: bool) -> std::io::Result<String> {
+pub(crate) fn image_source(
+    dir: &std::path::Path,
+    figure: &Figure,
+    embed: bool,
+) -> std::io::Result<String> {
     if !embed {
         return Ok(figure.file.clone());
     }
@@ -48,7 +52,11 @@ pub fn number(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "∞".into() } else { "−∞".into() };
+        return if x > 0.0 {
+            "∞".into()
+        } else {
+            "−∞".into()
+        };
     }
     let a = x.abs();
     if a == 0.0 {
@@ -77,6 +85,7 @@ main { max-width: 1180px; margin: 0 auto; padding: 16px; }
 h1 { font-size: 1.6rem; margin: 0.2em 0; overflow-wrap: anywhere; }
 h2 { font-size: 1.25rem; margin-top: 2em; border-bottom: 1px solid var(--rule); padding-bottom: 4px; }
 p.meta, p.note, figcaption, footer { color: var(--muted); }
+p, li, figcaption, summary { overflow-wrap: anywhere; }
 nav { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0; }
 nav a { color: #0b57d0; text-decoration: none; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
@@ -161,7 +170,8 @@ pub fn page(
         .filter(|&i| loaded.runs[i].run.status != ganbench_store::Status::Finished)
         .collect();
     let total = loaded.runs.len();
-    let count = |s: ganbench_store::Status| loaded.runs.iter().filter(|r| r.run.status == s).count();
+    let count =
+        |s: ganbench_store::Status| loaded.runs.iter().filter(|r| r.run.status == s).count();
     let statuses: Vec<String> = ganbench_store::Status::ALL
         .iter()
         .filter(|&&s| count(s) > 0)
@@ -334,7 +344,7 @@ pub fn page(
                             div.figures {
                                 @for (f, src) in figures.iter().filter(|(f, _)| f.section == s.section) {
                                     figure.wide[f.width > 900] {
-                                        img src=(src) width=(f.width) height=(f.height) alt=(f.caption) loading="lazy";
+                                        img src=(src) width=(f.width) height=(f.height) alt=(f.caption);
                                         figcaption { (f.caption) }
                                     }
                                 }

@@ -152,10 +152,11 @@ pub fn render(loaded: &Loaded, selection: &Selection, options: &Options) -> Resu
     }
     let mut sources = Vec::with_capacity(figures.len());
     for f in &figures {
-        let src = html::image_source(dir, f, options.embed).map_err(|source| ReportError::Write {
-            path: dir.join(&f.file),
-            source,
-        })?;
+        let src =
+            html::image_source(dir, f, options.embed).map_err(|source| ReportError::Write {
+                path: dir.join(&f.file),
+                source,
+            })?;
         sources.push((f.clone(), src));
     }
     let ctx = html::PageContext {
@@ -205,14 +206,38 @@ enum FigureKind {
 impl Job {
     fn draw(&self, dir: &Path, format: ImageFormat) -> Result<Figure> {
         let (file, size, format) = match &self.figure {
-            FigureKind::Shared(f) => (plot::render(f, dir, &self.stem, format)?, plot::Draw::size(f), format),
-            FigureKind::PerVariant(f) => (plot::render(f, dir, &self.stem, format)?, plot::Draw::size(f), format),
-            FigureKind::Distribution(f) => (plot::render(f, dir, &self.stem, format)?, plot::Draw::size(f), format),
-            FigureKind::Best(f) => (plot::render(f, dir, &self.stem, format)?, plot::Draw::size(f), format),
+            FigureKind::Shared(f) => (
+                plot::render(f, dir, &self.stem, format)?,
+                plot::Draw::size(f),
+                format,
+            ),
+            FigureKind::PerVariant(f) => (
+                plot::render(f, dir, &self.stem, format)?,
+                plot::Draw::size(f),
+                format,
+            ),
+            FigureKind::Distribution(f) => (
+                plot::render(f, dir, &self.stem, format)?,
+                plot::Draw::size(f),
+                format,
+            ),
+            FigureKind::Best(f) => (
+                plot::render(f, dir, &self.stem, format)?,
+                plot::Draw::size(f),
+                format,
+            ),
             FigureKind::Samples(f) => {
                 // Images as SVG would be one rectangle per pixel: image grids stay PNG.
-                let format = if f.has_images() { ImageFormat::Png } else { format };
-                (plot::render(f, dir, &self.stem, format)?, plot::Draw::size(f), format)
+                let format = if f.has_images() {
+                    ImageFormat::Png
+                } else {
+                    format
+                };
+                (
+                    plot::render(f, dir, &self.stem, format)?,
+                    plot::Draw::size(f),
+                    format,
+                )
             }
         };
         Ok(Figure {
@@ -267,7 +292,11 @@ fn natural_bounds(loaded: &Loaded, name: &str) -> [f64; 2] {
 }
 
 /// Decides the figures; returns them and notes about samples that could not be drawn.
-fn plan_figures(loaded: &Loaded, options: &Options, main: Option<usize>) -> (Vec<Job>, Vec<String>) {
+fn plan_figures(
+    loaded: &Loaded,
+    options: &Options,
+    main: Option<usize>,
+) -> (Vec<Job>, Vec<String>) {
     let mut stems: HashSet<String> = HashSet::new();
     let mut unique = |stem: String| {
         let mut candidate = stem.clone();
@@ -295,7 +324,10 @@ fn plan_figures(loaded: &Loaded, options: &Options, main: Option<usize>) -> (Vec
             MetricKind::Evaluation => jobs.push(Job {
                 stem: unique(format!("curve-{}", plot::slug(&data.name))),
                 section: Section::Curves,
-                caption: format!("{desc} against training step{arrow}: mean over runs, {}.", options.band.describe()),
+                caption: format!(
+                    "{desc} against training step{arrow}: mean over runs, {}.",
+                    options.band.describe()
+                ),
                 figure: FigureKind::Shared(SharedPanel {
                     title: format!("{desc}{arrow}"),
                     y_desc: desc.clone(),
@@ -312,7 +344,11 @@ fn plan_figures(loaded: &Loaded, options: &Options, main: Option<usize>) -> (Vec
                 jobs.push(Job {
                     stem: unique(format!("{prefix}-{}", plot::slug(&data.name))),
                     section,
-                    caption: format!("{} against training step, one panel per variant; {}.", data.name, options.band.describe()),
+                    caption: format!(
+                        "{} against training step, one panel per variant; {}.",
+                        data.name,
+                        options.band.describe()
+                    ),
                     figure: FigureKind::PerVariant(PerVariantPanels {
                         title: format!("{} (per step)", data.name),
                         y_desc: data.name.clone(),
@@ -332,7 +368,10 @@ fn plan_figures(loaded: &Loaded, options: &Options, main: Option<usize>) -> (Vec
             .map(|(v, info)| Group {
                 label: info.label.clone(),
                 colour: plot::colour(info.colour),
-                values: summary::finished_values(loaded, m, v).iter().map(|x| x.1).collect(),
+                values: summary::finished_values(loaded, m, v)
+                    .iter()
+                    .map(|x| x.1)
+                    .collect(),
             })
             .collect();
         if groups.iter().all(|g| g.values.is_empty()) {
@@ -364,7 +403,8 @@ fn plan_figures(loaded: &Loaded, options: &Options, main: Option<usize>) -> (Vec
         jobs.push(Job {
             stem: unique("samples".into()),
             section: Section::Samples,
-            caption: "Generated samples of each variant's first run at its evaluation steps.".into(),
+            caption: "Generated samples of each variant's first run at its evaluation steps."
+                .into(),
             figure: FigureKind::Samples(figure),
         });
     }
@@ -380,7 +420,9 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
         .variants
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.search || (loaded.sweeps.iter().all(|s| s.spec.is_none()) && v.configs > 1))
+        .filter(|(_, v)| {
+            v.search || (loaded.sweeps.iter().all(|s| s.spec.is_none()) && v.configs > 1)
+        })
         .filter_map(|(i, v)| {
             // Trials: finished runs with their final value, diverged runs as "no result".
             let values: Vec<f64> = v
@@ -395,7 +437,12 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
             (!values.is_empty()).then(|| Curve {
                 label: v.label.clone(),
                 colour: v.colour,
-                points: stats::best_so_far(&values, direction, BEST_SO_FAR_DRAWS, 0xb357 + i as u64),
+                points: stats::best_so_far(
+                    &values,
+                    direction,
+                    BEST_SO_FAR_DRAWS,
+                    0xb357 + i as u64,
+                ),
             })
         })
         .collect();
@@ -406,7 +453,9 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
     Some(Job {
         stem: format!("best-so-far-{}", plot::slug(&data.name)),
         section: Section::BestSoFar,
-        caption: format!("Best final {desc} among k trials of the random search: median and 90% bootstrap band."),
+        caption: format!(
+            "Best final {desc} among k trials of the random search: median and 90% bootstrap band."
+        ),
         figure: FigureKind::Best(BestFigure {
             title: format!("Best {} so far versus number of trials", data.name),
             y_desc: desc,
@@ -416,7 +465,11 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
 }
 
 /// The sample grid: per variant its first run (by seed) that saved samples, finished ones first.
-fn samples_figure(loaded: &Loaded, format: ImageFormat, notes: &mut Vec<String>) -> Option<SamplesFigure> {
+fn samples_figure(
+    loaded: &Loaded,
+    format: ImageFormat,
+    notes: &mut Vec<String>,
+) -> Option<SamplesFigure> {
     let mut chosen: Vec<(usize, usize)> = Vec::new(); // (variant, run)
     for (v, info) in loaded.variants.iter().enumerate() {
         let with_samples = |r: &&usize| !loaded.runs[**r].samples.is_empty();
@@ -464,7 +517,10 @@ fn samples_figure(loaded: &Loaded, format: ImageFormat, notes: &mut Vec<String>)
                     Some((_, path)) => {
                         let cell = Cell::read(path);
                         if let Cell::Missing(why) = &cell {
-                            notes.push(format!("samples of run {} at step {step}: {why}", entry.run.id.0));
+                            notes.push(format!(
+                                "samples of run {} at step {step}: {why}",
+                                entry.run.id.0
+                            ));
                         }
                         cell
                     }
@@ -473,9 +529,16 @@ fn samples_figure(loaded: &Loaded, format: ImageFormat, notes: &mut Vec<String>)
                 .collect::<Vec<Cell>>(),
         );
     }
-    let centres = loaded.toy.as_ref().map(|t| t.centres.clone()).unwrap_or_default();
+    let centres = loaded
+        .toy
+        .as_ref()
+        .map(|t| t.centres.clone())
+        .unwrap_or_default();
     let extent = SamplesFigure::extent_for(&centres, &cells);
-    let data = loaded.toy.as_ref().map_or(String::new(), |t| format!(" on {}", t.name));
+    let data = loaded
+        .toy
+        .as_ref()
+        .map_or(String::new(), |t| format!(" on {}", t.name));
     Some(SamplesFigure {
         title: format!("Generated samples{data} (× true mode centres)"),
         rows,

@@ -230,8 +230,8 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
     for run in &runs {
         if !sweeps.iter().any(|s| s.sweep.id == run.sweep_id) {
             let sweep = store.sweep(run.sweep_id)?;
-            let spec = ganbench_spec::Sweep::parse(&sweep.spec_text, format!("{}.ron", sweep.name))
-                .ok();
+            let spec =
+                ganbench_spec::Sweep::parse(&sweep.spec_text, format!("{}.ron", sweep.name)).ok();
             sweeps.push(SweepInfo { sweep, spec });
         }
     }
@@ -254,7 +254,10 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
         }
     }
     for r in &runs {
-        let si = sweeps.iter().position(|s| s.sweep.id == r.sweep_id).unwrap_or(0);
+        let si = sweeps
+            .iter()
+            .position(|s| s.sweep.id == r.sweep_id)
+            .unwrap_or(0);
         let key = (si, r.label.clone());
         if !keys.contains(&key) {
             keys.push(key);
@@ -286,7 +289,11 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
         })
         .collect();
 
-    let db_dir = store.path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let db_dir = store
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut entries: Vec<RunEntry> = Vec::with_capacity(runs.len());
     for run in runs {
         let sweep = sweeps
@@ -393,34 +400,75 @@ fn describe_configs(variants: &mut [VariantInfo], entries: &mut [RunEntry]) {
     }
 }
 
-/// Streams every point of every run once, bucketing as it goes.
+/// Streams every point of every run once, bucketing as it goes. The runs are split between as
+/// many threads as there are CPUs, each with its own connection (SQLite reads in parallel under
+/// WAL), because reading the points is most of a large report's time.
 fn read_series(
     store: &Store,
     entries: &[RunEntry],
     width: u64,
 ) -> Result<Vec<MetricData>, ReportError> {
     let ids: Vec<RunId> = entries.iter().map(|e| e.run.id).collect();
-    let position: HashMap<RunId, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, ids.len().max(1));
+    let chunk = ids.len().div_ceil(threads).max(1);
+    // (run index, metric name, series) from each thread, in run order within a chunk.
+    type Part = Vec<(usize, String, RunSeries)>;
+    let read_chunk = |store: &Store, offset: usize, runs: &[RunId]| -> Result<Part, ReportError> {
+        let mut part: Part = Vec::new();
+        let mut run_index = offset;
+        let mut last_run = None;
+        store.visit_series(runs, |run, name, points| {
+            if last_run != Some(run) {
+                run_index = offset + runs.iter().position(|r| *r == run).unwrap_or(0);
+                last_run = Some(run);
+            }
+            let mut series = RunSeries::default();
+            for &(step, value) in points {
+                series.push(width, step, value);
+            }
+            part.push((run_index, name.to_string(), series));
+        })?;
+        Ok(part)
+    };
+    let parts: Vec<Result<Part, ReportError>> = if threads == 1 {
+        vec![read_chunk(store, 0, &ids)]
+    } else {
+        let path = store.path().to_path_buf();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, runs)| {
+                    let path = &path;
+                    let read_chunk = &read_chunk;
+                    scope.spawn(move || {
+                        let own = Store::open(path)?;
+                        read_chunk(&own, c * chunk, runs)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a reader thread panicked"))
+                .collect()
+        })
+    };
+
     let mut names: Vec<String> = Vec::new();
-    let mut series: Vec<Vec<Option<RunSeries>>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    // Points arrive grouped by run and metric: remember the current pair's slot.
-    let mut current: Option<(RunId, String, usize, usize)> = None;
-    store.visit_points(&ids, |run, name, step, value| {
-        let hit = matches!(&current, Some((r, n, _, _)) if *r == run && n == name);
-        if !hit {
-            let m = *index.entry(name.to_string()).or_insert_with(|| {
-                names.push(name.to_string());
+    let mut series: Vec<Vec<Option<RunSeries>>> = Vec::new();
+    for part in parts {
+        for (run, name, s) in part? {
+            let m = *index.entry(name.clone()).or_insert_with(|| {
+                names.push(name);
                 series.push(vec![None; entries.len()]);
                 names.len() - 1
             });
-            current = Some((run, name.to_string(), m, position[&run]));
+            series[m][run] = Some(s);
         }
-        let (_, _, m, r) = current.as_ref().expect("set above");
-        series[*m][*r]
-            .get_or_insert_with(RunSeries::default)
-            .push(width, step, value);
-    })?;
+    }
 
     let densest = series
         .iter()
@@ -431,7 +479,12 @@ fn read_series(
         .into_iter()
         .zip(series)
         .map(|(name, per_run)| {
-            let points = per_run.iter().flatten().map(|s| s.points).max().unwrap_or(0);
+            let points = per_run
+                .iter()
+                .flatten()
+                .map(|s| s.points)
+                .max()
+                .unwrap_or(0);
             MetricData {
                 kind: metric::classify(&name, points, densest),
                 direction: metric::direction(&name),

@@ -41,7 +41,8 @@ const LOWER_IS_BETTER: &[&str] = &["reverse_kl", "fid", "kid", "reconstruction",
 const NEUTRAL_EVALUATION: &[&str] = &["kl", "kid_std"];
 /// The main metric when the caller names none: the first of these that was logged.
 /// Continuous metrics come first: they rank runs with fewer ties than mode counts.
-const MAIN_METRIC_PREFERENCE: &[&str] = &["fid", "reverse_kl", "kid", "modes", "high_quality", "elbo"];
+const MAIN_METRIC_PREFERENCE: &[&str] =
+    &["fid", "reverse_kl", "kid", "modes", "high_quality", "elbo"];
 
 /// Whether larger values of `name` are better, if known.
 pub fn direction(name: &str) -> Option<Direction> {

@@ -254,7 +254,10 @@ pub fn bootstrap_mean_difference(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mean_of_resample = |s: &[f64], rng: &mut ChaCha8Rng| {
-        (0..s.len()).map(|_| s[rng.random_range(0..s.len())]).sum::<f64>() / s.len() as f64
+        (0..s.len())
+            .map(|_| s[rng.random_range(0..s.len())])
+            .sum::<f64>()
+            / s.len() as f64
     };
     let mut diffs: Vec<f64> = (0..draws)
         .map(|_| mean_of_resample(x, &mut rng) - mean_of_resample(y, &mut rng))
@@ -371,7 +374,18 @@ mod tests {
 
     #[test]
     fn summary_uses_the_sample_standard_deviation_and_skips_non_finite_values() {
-        let s = summarize(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0, f64::NAN, f64::INFINITY]);
+        let s = summarize(&[
+            2.0,
+            4.0,
+            4.0,
+            4.0,
+            5.0,
+            5.0,
+            7.0,
+            9.0,
+            f64::NAN,
+            f64::INFINITY,
+        ]);
         assert_eq!(s.n, 8);
         assert_eq!(s.mean, Some(5.0));
         // Σ(x − 5)² = 32, divided by n − 1 = 7.
@@ -387,7 +401,10 @@ mod tests {
         for (q, want) in [(0.0, 1.0), (0.25, 1.75), (0.5, 2.5), (0.9, 3.7), (1.0, 4.0)] {
             assert!((quantile_sorted(&x, q) - want).abs() < 1e-12, "q = {q}");
         }
-        assert_eq!(quantile_sorted(&[f64::INFINITY, f64::INFINITY], 0.5), f64::INFINITY);
+        assert_eq!(
+            quantile_sorted(&[f64::INFINITY, f64::INFINITY], 0.5),
+            f64::INFINITY
+        );
     }
 
     #[test]
@@ -443,9 +460,16 @@ mod tests {
         assert_eq!(curve.len(), 100);
         for point in [&curve[0], &curve[4], &curve[19]] {
             let k = point.k as i32;
-            let median = (1..=100).find(|&j| (j as f64 / 100.0).powi(k) >= 0.5).unwrap();
-            let low = (1..=100).find(|&j| (j as f64 / 100.0).powi(k) >= 0.05).unwrap();
-            assert!((point.median - median as f64).abs() <= 1.0, "k = {k}: {point:?}");
+            let median = (1..=100)
+                .find(|&j| (j as f64 / 100.0).powi(k) >= 0.5)
+                .unwrap();
+            let low = (1..=100)
+                .find(|&j| (j as f64 / 100.0).powi(k) >= 0.05)
+                .unwrap();
+            assert!(
+                (point.median - median as f64).abs() <= 1.0,
+                "k = {k}: {point:?}"
+            );
             assert!((point.low - low as f64).abs() <= 1.0, "k = {k}: {point:?}");
         }
         // Lower is better: the same with the minimum, and a NaN counts as the worst.

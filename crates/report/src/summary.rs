@@ -148,7 +148,10 @@ pub fn summarize(loaded: &Loaded, title: &str, main: Option<usize>) -> Summary {
         .filter(|(_, m)| m.kind == MetricKind::Evaluation)
         .map(|(i, _)| i)
         .collect();
-    let timing = loaded.metrics.iter().position(|m| m.kind == MetricKind::Timing);
+    let timing = loaded
+        .metrics
+        .iter()
+        .position(|m| m.kind == MetricKind::Timing);
 
     let mut variants: Vec<VariantRow> = loaded
         .variants
@@ -196,7 +199,9 @@ pub fn summarize(loaded: &Loaded, title: &str, main: Option<usize>) -> Summary {
                 finished: count(Status::Finished),
                 diverged: count(Status::Diverged),
                 failed: count(Status::Failed),
-                unfinished: count(Status::Queued) + count(Status::Running) + count(Status::Interrupted),
+                unfinished: count(Status::Queued)
+                    + count(Status::Running)
+                    + count(Status::Interrupted),
                 cells,
                 ms_per_step,
             }

@@ -34,7 +34,11 @@ fn the_statistic_and_both_p_values_match_scipy() {
         let (x, y) = (floats(&case["x"]), floats(&case["y"]));
         let asym = mann_whitney_asymptotic(&x, &y).unwrap();
         let want = &case["asymptotic"];
-        assert!(close(asym.u, want["u"].as_f64().unwrap()), "{name}: U {}", asym.u);
+        assert!(
+            close(asym.u, want["u"].as_f64().unwrap()),
+            "{name}: U {}",
+            asym.u
+        );
         assert!(
             close(asym.p, want["p"].as_f64().unwrap()),
             "{name}: asymptotic p {} vs scipy {}",
@@ -44,7 +48,11 @@ fn the_statistic_and_both_p_values_match_scipy() {
         if let Some(want) = case.get("exact") {
             exact_cases += 1;
             let exact = mann_whitney_exact(&x, &y).unwrap();
-            assert!(close(exact.u, want["u"].as_f64().unwrap()), "{name}: U {}", exact.u);
+            assert!(
+                close(exact.u, want["u"].as_f64().unwrap()),
+                "{name}: U {}",
+                exact.u
+            );
             assert!(
                 close(exact.p, want["p"].as_f64().unwrap()),
                 "{name}: exact p {} vs scipy {}",
@@ -52,9 +60,17 @@ fn the_statistic_and_both_p_values_match_scipy() {
                 want["p"]
             );
             // Without ties the report uses the exact test.
-            assert_eq!(mann_whitney(&x, &y).unwrap().method, MwuMethod::Exact, "{name}");
+            assert_eq!(
+                mann_whitney(&x, &y).unwrap().method,
+                MwuMethod::Exact,
+                "{name}"
+            );
         } else {
-            assert_eq!(mann_whitney(&x, &y).unwrap().method, MwuMethod::Asymptotic, "{name}");
+            assert_eq!(
+                mann_whitney(&x, &y).unwrap().method,
+                MwuMethod::Asymptotic,
+                "{name}"
+            );
         }
     }
     assert!(exact_cases >= 6, "the fixture covers the exact method");

@@ -376,15 +376,16 @@ impl Iterator for ExportIter<'_> {
 }
 
 impl Store {
-    /// Passes every metric point of `runs` to `visit(run, metric, step, value)` without
-    /// collecting them, in the order of `runs`, then metric (by first-logged order), then step:
-    /// the report's bulk read, millions of points in a few seconds (one primary-key range scan
-    /// per run; NaN arrives as NaN).
-    pub fn visit_points(
+    /// Passes every metric series of `runs` to `visit(run, metric, points)` without collecting
+    /// them all: in the order of `runs`, then metric (first-logged order), each series as its
+    /// `(step, value)` points in step order (NaN arrives as NaN). The report's bulk read: one
+    /// primary-key range scan per run, millions of points in seconds.
+    pub fn visit_series(
         &self,
         runs: &[RunId],
-        mut visit: impl FnMut(RunId, &str, u64, f64),
+        mut visit: impl FnMut(RunId, &str, &[(u64, f64)]),
     ) -> Result<()> {
+        use rusqlite::types::ValueRef;
         let p = &self.path;
         let mut keys: HashMap<i64, String> = {
             let mut st = self
@@ -402,23 +403,49 @@ impl Store {
                 "SELECT key_id, step, value FROM metrics WHERE run_id = ?1 ORDER BY key_id, step",
             )
             .at(p)?;
+        let mut points: Vec<(u64, f64)> = Vec::new();
         for &run in runs {
             let mut rows = st.query([run.0]).at(p)?;
+            let mut current: Option<i64> = None;
             while let Some(row) = rows.next().at(p)? {
-                let key: i64 = row.get(0).at(p)?;
-                let step: i64 = row.get(1).at(p)?;
-                let value: Option<f64> = row.get(2).at(p)?;
-                if !keys.contains_key(&key) {
-                    // Interned by a writer after the names were read.
-                    let name: String = self
-                        .conn
-                        .query_row("SELECT name FROM metric_keys WHERE id = ?1", [key], |r| {
-                            r.get(0)
-                        })
-                        .at(p)?;
-                    keys.insert(key, name);
+                // Typed access without conversions: this loop runs once per point.
+                let int = |i: usize| match row.get_ref(i)? {
+                    ValueRef::Integer(v) => Ok(v),
+                    other => Err(rusqlite::Error::InvalidColumnType(
+                        i,
+                        "integer".into(),
+                        other.data_type(),
+                    )),
+                };
+                let (key, step) = (int(0).at(p)?, int(1).at(p)?);
+                let value = match row.get_ref(2).at(p)? {
+                    ValueRef::Real(v) => v,
+                    // SQLite stores whole REALs as integers.
+                    ValueRef::Integer(v) => v as f64,
+                    _ => value_from_sql(None),
+                };
+                if current != Some(key) {
+                    if let Some(k) = current {
+                        visit(run, &keys[&k], &points);
+                        points.clear();
+                    }
+                    if !keys.contains_key(&key) {
+                        // Interned by a writer after the names were read.
+                        let name: String = self
+                            .conn
+                            .query_row("SELECT name FROM metric_keys WHERE id = ?1", [key], |r| {
+                                r.get(0)
+                            })
+                            .at(p)?;
+                        keys.insert(key, name);
+                    }
+                    current = Some(key);
                 }
-                visit(run, &keys[&key], step as u64, value_from_sql(value));
+                points.push((step as u64, value));
+            }
+            if let Some(k) = current {
+                visit(run, &keys[&k], &points);
+                points.clear();
             }
         }
         Ok(())

@@ -67,8 +67,14 @@ pub fn aggregate(series: &[&RunSeries], band: Band) -> Vec<Row> {
             let mean = means.iter().sum::<f64>() / n;
             let (lo, hi) = match band {
                 Band::MinMax => (
-                    buckets.iter().map(|b| b.min.1).fold(f64::INFINITY, f64::min),
-                    buckets.iter().map(|b| b.max.1).fold(f64::NEG_INFINITY, f64::max),
+                    buckets
+                        .iter()
+                        .map(|b| b.min.1)
+                        .fold(f64::INFINITY, f64::min),
+                    buckets
+                        .iter()
+                        .map(|b| b.max.1)
+                        .fold(f64::NEG_INFINITY, f64::max),
                 ),
                 Band::Std => {
                     let sd = if means.len() > 1 {
@@ -343,9 +349,7 @@ impl Draw for PerVariantPanels {
             let style = text(15).color(&c.colour);
             let (w, _) = panel.dim_in_pixel();
             let label = super::fit(panel, &c.label, &style, w.saturating_sub(20));
-            panel
-                .draw_text(&label, &style, (76, 4))
-                .map_err(err)?;
+            panel.draw_text(&label, &style, (76, 4)).map_err(err)?;
             let below = panel.split_vertically(22).1;
             draw_panel(
                 &below,
@@ -378,7 +382,10 @@ mod tests {
         let c = series(&[(10, 5.0)], 10); // stopped early
         let rows = aggregate(&[&a, &b, &c], Band::MinMax);
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].x, rows[0].mean, rows[0].lo, rows[0].hi), (10.0, 3.0, 1.0, 5.0));
+        assert_eq!(
+            (rows[0].x, rows[0].mean, rows[0].lo, rows[0].hi),
+            (10.0, 3.0, 1.0, 5.0)
+        );
         assert_eq!((rows[1].mean, rows[1].runs), (4.0, 2));
         let rows = aggregate(&[&a, &b, &c], Band::Std);
         // Values 1, 3, 5: sample std 2.

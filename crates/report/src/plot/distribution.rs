@@ -46,7 +46,12 @@ pub fn box_stats(values: &[f64]) -> Option<BoxStats> {
     );
     let reach = 1.5 * (q3 - q1);
     let whisker_lo = v.iter().copied().find(|&x| x >= q1 - reach).unwrap_or(q1);
-    let whisker_hi = v.iter().rev().copied().find(|&x| x <= q3 + reach).unwrap_or(q3);
+    let whisker_hi = v
+        .iter()
+        .rev()
+        .copied()
+        .find(|&x| x <= q3 + reach)
+        .unwrap_or(q3);
     Some(BoxStats {
         whisker_lo,
         q1,
@@ -115,17 +120,38 @@ impl Draw for Distribution {
                 let half = 0.22;
                 chart
                     .draw_series([
-                        Rectangle::new([(x - half, b.q1), (x + half, b.q3)], g.colour.mix(0.12).filled()),
-                        Rectangle::new([(x - half, b.q1), (x + half, b.q3)], g.colour.stroke_width(1)),
+                        Rectangle::new(
+                            [(x - half, b.q1), (x + half, b.q3)],
+                            g.colour.mix(0.12).filled(),
+                        ),
+                        Rectangle::new(
+                            [(x - half, b.q1), (x + half, b.q3)],
+                            g.colour.stroke_width(1),
+                        ),
                     ])
                     .map_err(err)?;
                 chart
                     .draw_series([
-                        PathElement::new(vec![(x - half, b.median), (x + half, b.median)], g.colour.stroke_width(3)),
-                        PathElement::new(vec![(x, b.q3), (x, b.whisker_hi)], g.colour.stroke_width(1)),
-                        PathElement::new(vec![(x, b.q1), (x, b.whisker_lo)], g.colour.stroke_width(1)),
-                        PathElement::new(vec![(x - 0.08, b.whisker_hi), (x + 0.08, b.whisker_hi)], g.colour.stroke_width(1)),
-                        PathElement::new(vec![(x - 0.08, b.whisker_lo), (x + 0.08, b.whisker_lo)], g.colour.stroke_width(1)),
+                        PathElement::new(
+                            vec![(x - half, b.median), (x + half, b.median)],
+                            g.colour.stroke_width(3),
+                        ),
+                        PathElement::new(
+                            vec![(x, b.q3), (x, b.whisker_hi)],
+                            g.colour.stroke_width(1),
+                        ),
+                        PathElement::new(
+                            vec![(x, b.q1), (x, b.whisker_lo)],
+                            g.colour.stroke_width(1),
+                        ),
+                        PathElement::new(
+                            vec![(x - 0.08, b.whisker_hi), (x + 0.08, b.whisker_hi)],
+                            g.colour.stroke_width(1),
+                        ),
+                        PathElement::new(
+                            vec![(x - 0.08, b.whisker_lo), (x + 0.08, b.whisker_lo)],
+                            g.colour.stroke_width(1),
+                        ),
                     ])
                     .map_err(err)?;
             }
@@ -141,8 +167,12 @@ impl Draw for Distribution {
             root.draw_text(&label, &style.color(&g.colour), (px, py + 8))
                 .map_err(err)?;
             let count = format!("n = {}", g.values.len());
-            root.draw_text(&count, &text(12).pos(Pos::new(HPos::Center, VPos::Top)), (px, py + 27))
-                .map_err(err)?;
+            root.draw_text(
+                &count,
+                &text(12).pos(Pos::new(HPos::Center, VPos::Top)),
+                (px, py + 27),
+            )
+            .map_err(err)?;
         }
         Ok(())
     }

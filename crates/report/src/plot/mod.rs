@@ -172,8 +172,12 @@ pub(crate) fn title<DB: DrawingBackend>(
 ) -> Result<DrawingArea<DB, Shift>, String> {
     let (w, _) = area.dim_in_pixel();
     let style = text(19).pos(Pos::new(HPos::Center, VPos::Top));
-    area.draw_text(&fit(area, title, &style, w.saturating_sub(16)), &style, (w as i32 / 2, 8))
-        .map_err(err)?;
+    area.draw_text(
+        &fit(area, title, &style, w.saturating_sub(16)),
+        &style,
+        (w as i32 / 2, 8),
+    )
+    .map_err(err)?;
     Ok(area.split_vertically(34).1)
 }
 
@@ -219,7 +223,10 @@ fn legend_layout<DB: DrawingBackend>(
     let (mut x, mut y) = (12i32, 2i32);
     for e in entries {
         let label = fit(area, e.label, &style, width.saturating_sub(60));
-        let w = area.estimate_text_size(&label, &style).map_or(60, |(w, _)| w) as i32 + 40;
+        let w = area
+            .estimate_text_size(&label, &style)
+            .map_or(60, |(w, _)| w) as i32
+            + 40;
         if x > 12 && x + w > width as i32 - 8 {
             x = 12;
             y += LEGEND_ROW as i32;
@@ -266,7 +273,10 @@ pub(crate) fn legend<DB: DrawingBackend>(
 /// A y range covering `values` (finite ones), padded by 5%, widened when flat.
 pub(crate) fn padded_range(values: impl Iterator<Item = f64>, include: &[f64]) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.chain(include.iter().copied()).filter(|v| v.is_finite()) {
+    for v in values
+        .chain(include.iter().copied())
+        .filter(|v| v.is_finite())
+    {
         lo = lo.min(v);
         hi = hi.max(v);
     }

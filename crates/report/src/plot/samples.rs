@@ -45,8 +45,12 @@ impl Cell {
             Ok(x) => x,
             Err(e) => return Cell::Missing(e.to_string()),
         };
-        Cell::from_array(data, &shape)
-            .unwrap_or_else(|| Cell::Missing(format!("{}: samples of shape {shape:?} cannot be drawn", path.display())))
+        Cell::from_array(data, &shape).unwrap_or_else(|| {
+            Cell::Missing(format!(
+                "{}: samples of shape {shape:?} cannot be drawn",
+                path.display()
+            ))
+        })
     }
 
     /// Interprets an array of `shape` as points or images.
@@ -136,7 +140,10 @@ impl SamplesFigure {
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for cell in cells.iter().flatten() {
             if let Cell::Points(points) = cell {
-                for p in points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
+                for p in points
+                    .iter()
+                    .filter(|p| p[0].is_finite() && p[1].is_finite())
+                {
                     xs.push(f64::from(p[0]));
                     ys.push(f64::from(p[1]));
                 }
@@ -164,7 +171,13 @@ impl SamplesFigure {
 
 /// The pixel rectangle (x, y, width, height) of image `i` of a cell whose top-left corner is
 /// `origin`: a square grid of tiles, each image scaled by nearest neighbour to fit its tile.
-pub fn image_tile(origin: (i32, i32), i: usize, n: usize, height: usize, width: usize) -> (i32, i32, u32, u32) {
+pub fn image_tile(
+    origin: (i32, i32),
+    i: usize,
+    n: usize,
+    height: usize,
+    width: usize,
+) -> (i32, i32, u32, u32) {
     let per_side = (n as f64).sqrt().ceil().max(1.0) as usize;
     let tile = (CELL - 8) / per_side as u32;
     let (tw, th) = if width >= height {
@@ -203,13 +216,19 @@ impl Draw for SamplesFigure {
         let header = text(14).pos(Pos::new(HPos::Center, VPos::Center));
         for (j, step) in self.steps.iter().enumerate() {
             let x = (LABEL_WIDTH + j as u32 * CELL + CELL / 2) as i32;
-            root.draw_text(&format!("step {step}"), &header, (x, (TITLE + HEADER / 2) as i32))
-                .map_err(err)?;
+            root.draw_text(
+                &format!("step {step}"),
+                &header,
+                (x, (TITLE + HEADER / 2) as i32),
+            )
+            .map_err(err)?;
         }
         let signed = self.signed_images();
         for (i, row) in self.rows.iter().enumerate() {
             let y = (TITLE + HEADER + i as u32 * CELL) as i32;
-            let style = text(14).color(&row.colour).pos(Pos::new(HPos::Left, VPos::Center));
+            let style = text(14)
+                .color(&row.colour)
+                .pos(Pos::new(HPos::Left, VPos::Center));
             let label = fit(root, &row.label, &style, LABEL_WIDTH - 12);
             root.draw_text(&label, &style, (8, y + CELL as i32 / 2 - 9))
                 .map_err(err)?;
@@ -220,15 +239,22 @@ impl Draw for SamplesFigure {
             for (j, cell) in self.cells[i].iter().enumerate() {
                 let origin = ((LABEL_WIDTH + j as u32 * CELL) as i32, y);
                 let frame = Rectangle::new(
-                    [(origin.0 + 2, origin.1 + 2), (origin.0 + CELL as i32 - 2, origin.1 + CELL as i32 - 2)],
+                    [
+                        (origin.0 + 2, origin.1 + 2),
+                        (origin.0 + CELL as i32 - 2, origin.1 + CELL as i32 - 2),
+                    ],
                     RGBColor(0xcc, 0xcc, 0xcc).stroke_width(1),
                 );
                 root.draw(&frame).map_err(err)?;
                 match cell {
                     Cell::Points(points) => self.draw_points(root, origin, points, row.colour)?,
-                    Cell::Images { data, n, channels, height, width } => {
-                        draw_images(root, origin, data, *n, *channels, *height, *width, signed)?
-                    }
+                    Cell::Images {
+                        data,
+                        n,
+                        channels,
+                        height,
+                        width,
+                    } => draw_images(root, origin, data, *n, *channels, *height, *width, signed)?,
                     Cell::Missing(_) => {
                         let style = text(12).pos(Pos::new(HPos::Center, VPos::Center));
                         root.draw_text(
@@ -323,9 +349,14 @@ mod tests {
         let points = Cell::from_array(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
         assert_eq!(points, Cell::Points(vec![[1.0, 2.0], [3.0, 4.0]]));
         let grey = Cell::from_array(vec![0.5; 20 * 4 * 4], &[20, 4, 4]).unwrap();
-        assert!(matches!(grey, Cell::Images { n: 16, channels: 1, height: 4, width: 4, ref data } if data.len() == 16 * 16));
+        assert!(
+            matches!(grey, Cell::Images { n: 16, channels: 1, height: 4, width: 4, ref data } if data.len() == 16 * 16)
+        );
         assert_eq!(Cell::from_array(vec![0.0; 6], &[2, 3]), None);
-        assert_eq!(Cell::from_array(vec![0.0; 2 * 2 * 3 * 3], &[2, 2, 3, 3]), None);
+        assert_eq!(
+            Cell::from_array(vec![0.0; 2 * 2 * 3 * 3], &[2, 2, 3, 3]),
+            None
+        );
     }
 
     #[test]
@@ -378,11 +409,15 @@ mod tests {
             let name = render(&figure, dir.path(), "grid", ImageFormat::Png).unwrap();
             let png = image::open(dir.path().join(name)).unwrap().to_rgb8();
             assert_eq!(png.dimensions(), figure.size());
-            let Cell::Images { n, .. } = cell else { panic!("{cell:?}") };
+            let Cell::Images { n, .. } = cell else {
+                panic!("{cell:?}")
+            };
             let origin = ((LABEL_WIDTH) as i32, (TITLE + HEADER) as i32);
             for i in 0..n {
                 let (x, y, tw, th) = image_tile(origin, i, n, h, w);
-                let centre = png.get_pixel((x + tw as i32 / 2) as u32, (y + th as i32 / 2) as u32).0;
+                let centre = png
+                    .get_pixel((x + tw as i32 / 2) as u32, (y + th as i32 / 2) as u32)
+                    .0;
                 let want = if signed {
                     [255, 0, 128]
                 } else {
@@ -397,7 +432,10 @@ mod tests {
     #[test]
     fn a_missing_or_odd_file_becomes_a_missing_cell() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(Cell::read(&dir.path().join("absent.npy")), Cell::Missing(_)));
+        assert!(matches!(
+            Cell::read(&dir.path().join("absent.npy")),
+            Cell::Missing(_)
+        ));
         let odd = dir.path().join("odd.npy");
         ganbench_data::npy::write_npy(&odd, &[0.0; 6], &[2, 3]).unwrap();
         match Cell::read(&odd) {
