@@ -16,6 +16,7 @@ Examples:
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
   ganbench export quickstart --format csv --out quickstart.csv
+  ganbench doctor                                    features, GPUs and CUDA libraries of this build
   ganbench plugins                                   list built-in plugins and their parameters
   ganbench plugins --plugin-dir target/release       also list dynamic plugins built there
   ganbench train --plugin wgan-gp --data ring8 --steps 2000 --seed 1
@@ -70,6 +71,8 @@ enum Command {
     Show(commands::show::Args),
     /// Export a sweep's metric points as CSV or JSON lines.
     Export(commands::export::Args),
+    /// What this build can train on: features, build id, GPUs and CUDA libraries.
+    Doctor(commands::doctor::Args),
     /// Train one trial for a parent `ganbench run` (internal).
     #[command(hide = true)]
     Worker(commands::worker::Args),
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => commands::ls::run(&cli.db, args),
         Command::Show(args) => commands::show::run(&cli.db, args),
         Command::Export(args) => commands::export::run(&cli.db, args),
+        Command::Doctor(args) => commands::doctor::run(cli.threads.max(1), args),
         Command::Worker(args) => commands::worker::run(&cli.plugin_dir, args),
     };
     match result {

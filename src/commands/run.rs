@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ganbench_plugin_api::Metrics;
 use ganbench_runner::protocol::WorkerTask;
-use ganbench_runner::sweep::{self, PlannedTrial, SweepObserver, SweepReport};
+use ganbench_runner::sweep::{self, PlannedTrial, Slots, SweepObserver, SweepReport};
 use ganbench_spec::Sweep;
 use ganbench_store::{NewRun, Registration, Status, Store, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,8 +22,17 @@ pub struct Args {
     /// The sweep file (RON); see docs/sweeps.md.
     sweep: PathBuf,
     /// Trials trained at the same time, each in its own process [default: the number of CPUs].
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "gpus")]
     jobs: Option<usize>,
+    /// Train on this device instead of the sweep's `device`: cpu or cuda:N (a CUDA build).
+    #[arg(long, conflicts_with = "gpus")]
+    device: Option<String>,
+    /// Spread the trials over these GPUs, e.g. `--gpus 0,1` (a CUDA build; see docs/cuda.md).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    gpus: Vec<usize>,
+    /// Trials trained at the same time on each GPU of `--gpus`.
+    #[arg(long, default_value_t = 1, requires = "gpus", value_name = "K")]
+    jobs_per_gpu: usize,
     /// Store a changed spec under an existing sweep name as a new version (its runs start anew).
     #[arg(long)]
     new_version: bool,
@@ -63,7 +72,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         }
     }
     let trials = spec.expand(&registry).map_err(bad_input)?;
-    ganbench_sdk::device(&spec.device.to_string()).map_err(bad_input)?;
+    let (device, slots) = placement(&args, &spec, jobs)?;
     let data_text = spec.data.to_string();
     let data_shape = ganbench_data::open(&data_text)
         .map_err(bad_input)?
@@ -112,7 +121,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 config: ganbench_plugin_api::TrialConfig {
                     params: trial.params.clone(),
                     seed: trial.seed,
-                    device: spec.device.to_string(),
+                    device: device.clone(),
                     data_shape: data_shape.clone(),
                 },
                 steps: spec.steps,
@@ -141,7 +150,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         cmd
     };
 
-    let mut progress = Progress::new(planned.len(), jobs, spec.steps, args.json);
+    let mut progress = Progress::new(planned.len(), slots.len(), spec.steps, args.json);
     progress.note(format!(
         "sweep {} v{version}: {} trials, {} already done{}; database {}",
         spec.name,
@@ -156,7 +165,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     ));
     let started = Instant::now();
     let writer = store.writer()?;
-    let report = sweep::execute(&store, &writer, planned, jobs, &spawn, &stop, &mut progress)?;
+    let report = sweep::execute(&store, &writer, planned, &slots, &spawn, &stop, &mut progress)?;
     writer.flush()?;
     progress.finish();
     let wall_s = started.elapsed().as_secs_f64();
@@ -197,6 +206,23 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The device every trial names and the worker slots: `--gpus` deals trials over GPUs (each slot
+/// overriding the trial's device), otherwise `--device` or the sweep's `device` with `jobs`
+/// slots. Every device is checked here, before the database is touched, so that a sweep that
+/// cannot train (no CUDA in this build, no such GPU) stops with exit status 2 and no run started.
+fn placement(args: &Args, spec: &Sweep, jobs: usize) -> Result<(String, Slots)> {
+    if let Some(first) = args.gpus.first() {
+        for gpu in &args.gpus {
+            ganbench_sdk::check_device(&format!("cuda:{gpu}")).map_err(bad_input)?;
+        }
+        let slots = Slots::gpus(&args.gpus, args.jobs_per_gpu);
+        return Ok((format!("cuda:{first}"), slots));
+    }
+    let device = args.device.clone().unwrap_or_else(|| spec.device.to_string());
+    ganbench_sdk::check_device(&device).map_err(bad_input)?;
+    Ok((device, Slots::jobs(jobs)))
 }
 
 fn register(store: &Store, spec: &Sweep, new_version: bool) -> Result<Registration> {

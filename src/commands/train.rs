@@ -63,7 +63,7 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
     let params = plugin
         .params_from_assignments(&args.set)
         .map_err(bad_input)?;
-    ganbench_sdk::device(&args.device).map_err(bad_input)?;
+    ganbench_sdk::check_device(&args.device).map_err(bad_input)?;
     let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
     let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
     let data_name = dataset.name();

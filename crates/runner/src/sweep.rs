@@ -31,7 +31,53 @@ pub struct PlannedTrial {
     pub task: WorkerTask,
 }
 
-/// Progress callbacks, for bars and logs. `slot` is the worker's index in `0..jobs`.
+/// How many trials train at once, and where: slot `s` of `0..len()` runs one trial at a time, on
+/// its own device if it has one, else on the device the trial names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slots {
+    devices: Vec<Option<String>>,
+}
+
+impl Slots {
+    /// `jobs` slots (at least one), each training on the device its trial names.
+    pub fn jobs(jobs: usize) -> Self {
+        Self {
+            devices: vec![None; jobs.max(1)],
+        }
+    }
+
+    /// `jobs_per_gpu` slots (at least one) per GPU, dealt round robin: `cuda:0`, `cuda:1`, …,
+    /// `cuda:0`, `cuda:1`, …. Slots fill in order, so the first trials spread over every GPU before
+    /// any GPU gets a second one, and no GPU ever trains more than `jobs_per_gpu` trials at once.
+    /// A GPU listed twice gets twice the slots.
+    pub fn gpus(gpus: &[usize], jobs_per_gpu: usize) -> Self {
+        let devices = (0..jobs_per_gpu.max(1))
+            .flat_map(|_| gpus.iter().map(|g| Some(format!("cuda:{g}"))))
+            .collect::<Vec<_>>();
+        if devices.is_empty() {
+            Self::jobs(1)
+        } else {
+            Self { devices }
+        }
+    }
+
+    /// Trials trained at the same time.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Never true: there is always at least one slot.
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// The device slot `slot` trains on, if it overrides the trial's.
+    pub fn device(&self, slot: usize) -> Option<&str> {
+        self.devices.get(slot).and_then(|d| d.as_deref())
+    }
+}
+
+/// Progress callbacks, for bars and logs. `slot` is the worker's index in `0..slots.len()`.
 pub trait SweepObserver {
     fn trial_started(&mut self, slot: usize, trial: &PlannedTrial, from_step: u64);
     fn step(&mut self, slot: usize, trial: &PlannedTrial, step: u64, metrics: &Metrics);
@@ -80,20 +126,22 @@ struct Active {
     end: Option<(Status, u64, Option<String>)>,
 }
 
-/// Runs `trials` with up to `jobs` workers. Returns when all are done, or — once `stop` is set —
-/// when the running ones have checkpointed and stopped.
+/// Runs `trials` on the worker `slots`, one worker process per trial. Returns when all are done,
+/// or — once `stop` is set — when the running ones have checkpointed and stopped.
+///
+/// A trial that fails (its plugin returns an error, e.g. the GPU ran out of memory, or its worker
+/// dies) is recorded `failed` with the message, and the sweep goes on with the next trial.
 pub fn execute(
     store: &Store,
     writer: &Writer,
     trials: Vec<PlannedTrial>,
-    jobs: usize,
+    placement: &Slots,
     spawn: SpawnWorker<'_>,
     stop: &AtomicBool,
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepReport, SweepError> {
-    let jobs = jobs.max(1);
     let mut queue: VecDeque<PlannedTrial> = trials.into();
-    let mut slots: Vec<Option<Active>> = (0..jobs).map(|_| None).collect();
+    let mut slots: Vec<Option<Active>> = (0..placement.len()).map(|_| None).collect();
     let (tx, rx) = mpsc::channel::<(usize, Report)>();
     let mut report = SweepReport::default();
     let pid = std::process::id();
@@ -111,9 +159,12 @@ pub fn execute(
         if !stopping {
             for (slot, entry) in slots.iter_mut().enumerate() {
                 while entry.is_none() {
-                    let Some(trial) = queue.pop_front() else {
+                    let Some(mut trial) = queue.pop_front() else {
                         break;
                     };
+                    if let Some(device) = placement.device(slot) {
+                        trial.task.config.device = device.to_string();
+                    }
                     match store.claim_run(trial.run, pid, &host) {
                         Err(StoreError::AlreadyRunning { .. }) => {
                             report.busy_elsewhere += 1;
@@ -263,7 +314,10 @@ fn handle(
             writer.event(
                 run,
                 "started",
-                &format!("{parameters} parameters: {architecture}"),
+                &format!(
+                    "{parameters} parameters on {}: {architecture}",
+                    active.trial.task.config.device
+                ),
             )?;
         }
         WorkerMessage::Resumed { step } => {
@@ -318,10 +372,24 @@ fn handle(
             ));
         }
         WorkerMessage::Failed { message } => {
+            let message = explain_failure(message, &active.trial.task.config.device);
             active.end = Some((Status::Failed, active.last_step, Some(message)));
         }
     }
     Ok(())
+}
+
+/// A trial's error message, with what to do about it when the cause is a known one.
+fn explain_failure(message: String, device: &str) -> String {
+    // candle passes the driver's error through: `DriverError(CUDA_ERROR_OUT_OF_MEMORY, ...)`.
+    if message.contains("CUDA_ERROR_OUT_OF_MEMORY") {
+        format!(
+            "{message}\n{device} ran out of memory: train fewer trials per GPU (`--jobs-per-gpu`), \
+             or use a smaller batch or model"
+        )
+    } else {
+        message
+    }
 }
 
 /// Where a trial keeps its checkpoints and samples, under the sweep's run directory.
@@ -352,5 +420,146 @@ pub fn sanitize(name: &str) -> String {
         format!("_{s}")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ganbench_plugin_api::TrialConfig;
+    use ganbench_store::NewRun;
+
+    use super::*;
+
+    #[test]
+    fn gpu_slots_deal_devices_round_robin() {
+        let slots = Slots::gpus(&[0, 1], 2);
+        let devices: Vec<_> = (0..slots.len()).map(|s| slots.device(s)).collect();
+        assert_eq!(
+            devices,
+            [Some("cuda:0"), Some("cuda:1"), Some("cuda:0"), Some("cuda:1")]
+        );
+        assert_eq!(Slots::gpus(&[3], 0).len(), 1);
+        let plain = Slots::jobs(0);
+        assert_eq!((plain.len(), plain.device(0)), (1, None));
+    }
+
+    /// A stand-in for `ganbench worker`: logs `start DEVICE` / `end DEVICE`, runs 0.2 s, and fails
+    /// the seed-1 trial the way candle reports a CUDA out-of-memory error.
+    const FAKE_WORKER: &str = r#"
+read -r task
+device=$(printf '%s' "$task" | sed -n 's/.*"device":"\([^"]*\)".*/\1/p')
+echo "start $device" >> "$LOG"
+echo '{"type":"started","parameters":1,"architecture":"fake"}'
+sleep 0.2
+echo "end $device" >> "$LOG"
+case "$task" in
+  *'"seed":1,'*) echo '{"type":"failed","message":"plugin error: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"}' ;;
+  *) echo '{"type":"step","step":1,"metrics":[["loss",0.5]]}'
+     echo '{"type":"finished","step":1,"ms_per_step":1.0}' ;;
+esac
+"#;
+
+    struct Quiet;
+    impl SweepObserver for Quiet {
+        fn trial_started(&mut self, _: usize, _: &PlannedTrial, _: u64) {}
+        fn step(&mut self, _: usize, _: &PlannedTrial, _: u64, _: &Metrics) {}
+        fn trial_ended(&mut self, _: usize, _: &PlannedTrial, _: Status, _: &str) {}
+    }
+
+    #[test]
+    fn trials_spread_over_gpus_and_an_out_of_memory_trial_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db.sqlite")).unwrap();
+        let sweep = store.register_sweep("gpus", "text", "hash").unwrap().id();
+        let trials: Vec<PlannedTrial> = (0..8u64)
+            .map(|seed| {
+                let key = format!("fake-s{seed}");
+                let run = store
+                    .ensure_run(
+                        sweep,
+                        &NewRun {
+                            trial_key: &key,
+                            label: "fake",
+                            plugin: "fake",
+                            params_json: "{}",
+                            seed,
+                            build_id: "test",
+                            total_steps: Some(1),
+                        },
+                    )
+                    .unwrap()
+                    .id;
+                PlannedTrial {
+                    run,
+                    label: "fake".into(),
+                    trial_key: key.clone(),
+                    task: WorkerTask {
+                        plugin: "fake".into(),
+                        data: "ring8".into(),
+                        config: TrialConfig {
+                            params: Default::default(),
+                            seed,
+                            device: "cpu".into(),
+                            data_shape: vec![2],
+                        },
+                        steps: 1,
+                        eval_every: 0,
+                        eval_samples: 10,
+                        checkpoint_every: 0,
+                        checkpoints: dir.path().join(&key),
+                        samples_dir: None,
+                    },
+                }
+            })
+            .collect();
+        let log = dir.path().join("log");
+        let spawn = || {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(FAKE_WORKER).env("LOG", &log);
+            cmd
+        };
+        let writer = store.writer().unwrap();
+        let report = execute(
+            &store,
+            &writer,
+            trials,
+            &Slots::gpus(&[0, 1], 2),
+            &spawn,
+            &AtomicBool::new(false),
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!((report.finished, report.failed), (7, 1), "{report:?}");
+
+        // Replay the log: never more than 2 trials at once on one GPU, and both GPUs used.
+        let mut running: BTreeMap<String, i32> = BTreeMap::new();
+        let mut most: BTreeMap<String, i32> = BTreeMap::new();
+        for line in std::fs::read_to_string(&log).unwrap().lines() {
+            let (what, device) = line.split_once(' ').unwrap();
+            let n = running.entry(device.into()).or_default();
+            *n += if what == "start" { 1 } else { -1 };
+            let m = most.entry(device.into()).or_default();
+            *m = (*m).max(*n);
+        }
+        assert_eq!(most.keys().collect::<Vec<_>>(), ["cuda:0", "cuda:1"]);
+        assert!(most.values().all(|&m| (1..=2).contains(&m)), "{most:?}");
+
+        for run in store.runs(sweep).unwrap() {
+            let details = store.run_details(run.id).unwrap();
+            let started = &details.events.iter().find(|e| e.kind == "started").unwrap().message;
+            assert!(started.starts_with("1 parameters on cuda:"), "{started}");
+            if run.seed == 1 {
+                assert_eq!(run.status, Status::Failed);
+                let error = run.error.unwrap();
+                assert!(
+                    error.contains("CUDA_ERROR_OUT_OF_MEMORY") && error.contains("--jobs-per-gpu"),
+                    "{error}"
+                );
+            } else {
+                assert_eq!(run.status, Status::Finished, "{:?}", run.error);
+            }
+        }
     }
 }

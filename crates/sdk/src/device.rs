@@ -1,40 +1,402 @@
-//! Device strings (`cpu`, `cuda:N`) to candle devices.
+//! Device strings (`cpu`, `cuda:N`) to candle devices, and what the CUDA driver can say about the
+//! machine's GPUs (for `ganbench doctor`).
+//!
+//! Nothing here falls back to the CPU: a trial that asks for `cuda:N` gets that GPU or an error
+//! that says why not (no CUDA in this build, no GPU on this machine, no GPU with that number).
+
+use std::fmt;
+use std::str::FromStr;
 
 use candle_core::Device;
+use serde::Serialize;
 
-use crate::{Error, Result};
+/// Where a trial trains, parsed from its device string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DeviceSpec {
+    Cpu,
+    /// A CUDA GPU by the driver's numbering.
+    Cuda(usize),
+}
+
+impl fmt::Display for DeviceSpec {
+    /// `cpu` or `cuda:N`: the form [`crate::plugin_api::TrialConfig::device`] takes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = DeviceError;
+
+    /// `cpu`, `cuda` (= `cuda:0`) or `cuda:N`.
+    fn from_str(text: &str) -> Result<Self, DeviceError> {
+        let spec = text.trim();
+        if spec == "cpu" {
+            return Ok(DeviceSpec::Cpu);
+        }
+        match spec.strip_prefix("cuda") {
+            Some("") => Ok(DeviceSpec::Cuda(0)),
+            Some(rest) => rest
+                .strip_prefix(':')
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| DeviceError::Unknown { spec: spec.into() }),
+            None => Err(DeviceError::Unknown { spec: spec.into() }),
+        }
+    }
+}
+
+/// Why a device cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown device `{spec}`: expected `cpu` or `cuda:N` with N a GPU number (e.g. `cuda:0`)")]
+    Unknown { spec: String },
+    #[error(
+        "device `{spec}` needs CUDA, but this build has no CUDA support: rebuild with \
+         `cargo build --release --features cuda` (needs nvcc; see docs/cuda.md)"
+    )]
+    NotBuilt { spec: String },
+    #[error(
+        "device `{spec}`: no usable GPU on this machine: this ganbench is built with CUDA, but the \
+         CUDA driver reports {code}; check `nvidia-smi`, or train on `cpu`"
+    )]
+    NoGpu { spec: String, code: String },
+    #[error(
+        "device `{spec}`: the NVIDIA driver is too old for this build's CUDA 13 ({code}); \
+         install driver R580 or newer (see docs/cuda.md)"
+    )]
+    OldDriver { spec: String, code: String },
+    #[error(
+        "device `{spec}` does not exist: the CUDA driver sees {count} GPU(s), numbered from cuda:0; \
+         `ganbench doctor` lists them"
+    )]
+    NoSuchGpu { spec: String, count: usize },
+    #[error("cannot open device `{spec}`: {cause}")]
+    Open { spec: String, cause: String },
+}
+
+impl From<DeviceError> for crate::Error {
+    fn from(e: DeviceError) -> Self {
+        crate::Error::msg(e)
+    }
+}
+
+/// Whether this build has CUDA support (the `cuda` cargo feature).
+pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
+
+/// Parses `spec` and checks that the device exists, without creating a CUDA context (which
+/// would hold GPU memory for as long as the caller lives): a sweep's parent process calls this
+/// for every device before any trial starts, and the workers open the devices.
+pub fn check_device(spec: &str) -> Result<DeviceSpec, DeviceError> {
+    let parsed: DeviceSpec = spec.parse()?;
+    if let DeviceSpec::Cuda(ordinal) = parsed {
+        let count = cuda::device_count(&parsed)?;
+        if ordinal >= count {
+            return Err(DeviceError::NoSuchGpu {
+                spec: parsed.to_string(),
+                count,
+            });
+        }
+    }
+    Ok(parsed)
+}
 
 /// The candle device for a trial's device string: `cpu`, or `cuda:N` (`cuda` means `cuda:0`).
 ///
-/// Without the `cuda` feature, `cuda:N` fails with a message saying how to build with CUDA.
-pub fn device(spec: &str) -> Result<Device> {
-    let spec = spec.trim();
-    if spec == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let ordinal = match spec.strip_prefix("cuda") {
-        Some("") => 0,
-        Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| {
-            Error::msg(format!("bad device `{spec}`: expected `cpu` or `cuda:N` with N a GPU number, e.g. `cuda:0`"))
-        })?,
-        None => {
-            return Err(Error::msg(format!("unknown device `{spec}`: expected `cpu` or `cuda:N` (e.g. `cuda:0`)")));
+/// Checks first as [`check_device`] does, so a missing GPU gets the same message here.
+pub fn device(spec: &str) -> Result<Device, DeviceError> {
+    match check_device(spec)? {
+        DeviceSpec::Cpu => Ok(Device::Cpu),
+        DeviceSpec::Cuda(ordinal) => {
+            Device::new_cuda(ordinal).map_err(|e| DeviceError::Open {
+                spec: DeviceSpec::Cuda(ordinal).to_string(),
+                cause: e.to_string(),
+            })
         }
-    };
-    cuda(ordinal, spec)
+    }
+}
+
+/// What the CUDA driver says about this machine, for `ganbench doctor`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CudaReport {
+    /// This build has CUDA support.
+    pub built: bool,
+    /// The CUDA version this build's bindings were compiled for, e.g. `13.0` (none without CUDA).
+    pub toolkit: Option<String>,
+    /// The driver's CUDA version, e.g. `13.0` (`cuDriverGetVersion`).
+    pub driver: Option<String>,
+    /// The GPUs the driver sees, in its numbering.
+    pub gpus: Vec<GpuInfo>,
+    /// The CUDA libraries this process loaded: version (where the library reports one) and file.
+    pub libraries: Vec<LibraryInfo>,
+    /// Why the driver could not be asked, or what it refused.
+    pub problem: Option<String>,
+}
+
+/// One GPU.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuInfo {
+    /// `cuda:N`.
+    pub device: String,
+    pub name: String,
+    pub memory_bytes: u64,
+    /// `major.minor`, e.g. `9.0` for H100/H200.
+    pub compute_capability: String,
+}
+
+/// One CUDA library loaded into this process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LibraryInfo {
+    /// cuda (the driver), cudart, cublas, cublasLt, curand, nvrtc.
+    pub name: String,
+    /// As the library reports it; `None` where it has no version call or the call failed.
+    pub version: Option<String>,
+    /// The file it was loaded from (symbolic links resolved), from `/proc/self/maps`.
+    pub path: Option<String>,
+}
+
+/// Asks the CUDA driver and libraries what they are and what they see. Never fails: what it
+/// cannot find out is `None` or explained in [`CudaReport::problem`].
+pub fn cuda_report() -> CudaReport {
+    cuda::report()
+}
+
+/// The file of every loaded shared library whose file name starts with one of `prefixes`
+/// (`libcublas.so` …), symbolic links resolved, from this process's memory map.
+#[cfg(feature = "cuda")]
+fn loaded_libraries(prefixes: &[&str]) -> Vec<(String, String)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    loaded_in_maps(&maps, prefixes)
+}
+
+#[cfg(any(feature = "cuda", test))]
+fn loaded_in_maps(maps: &str, prefixes: &[&str]) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let Some(prefix) = prefixes
+            .iter()
+            .find(|p| file.strip_prefix(**p).is_some_and(|r| r.starts_with(".so")))
+        else {
+            continue;
+        };
+        let real = std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.to_string());
+        if !found.iter().any(|(p, r)| p == prefix && *r == real) {
+            found.push((prefix.to_string(), real));
+        }
+    }
+    found
 }
 
 #[cfg(feature = "cuda")]
-fn cuda(ordinal: usize, spec: &str) -> Result<Device> {
-    Device::new_cuda(ordinal).map_err(|e| Error::msg(format!("cannot open device `{spec}`: {e}")))
+mod cuda {
+    //! The driver and library calls behind [`super::check_device`] and [`super::cuda_report`],
+    //! through the cudarc that candle links.
+
+    use std::ffi::c_int;
+
+    use candle_core::cuda_backend::cudarc;
+    use cudarc::driver::{result, sys, DriverError};
+
+    use super::{CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo};
+
+    fn code(e: &DriverError) -> String {
+        format!("{:?}", e.0)
+    }
+
+    /// The number of GPUs the driver sees; an error when it sees none.
+    pub fn device_count(spec: &DeviceSpec) -> Result<usize, DeviceError> {
+        let spec = spec.to_string();
+        let count = result::init()
+            .and_then(|()| result::device::get_count())
+            .map_err(|e| match e.0 {
+                sys::CUresult::CUDA_ERROR_NO_DEVICE => DeviceError::NoGpu {
+                    spec: spec.clone(),
+                    code: code(&e),
+                },
+                sys::CUresult::CUDA_ERROR_INSUFFICIENT_DRIVER
+                | sys::CUresult::CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE => {
+                    DeviceError::OldDriver {
+                        spec: spec.clone(),
+                        code: code(&e),
+                    }
+                }
+                _ => DeviceError::Open {
+                    spec: spec.clone(),
+                    cause: format!("the CUDA driver reports {}", code(&e)),
+                },
+            })?;
+        if count <= 0 {
+            return Err(DeviceError::NoGpu {
+                spec,
+                code: "0 devices".into(),
+            });
+        }
+        Ok(count as usize)
+    }
+
+    /// `13000` → `13.0`, CUDA's encoding of versions (1000 × major + 10 × minor).
+    fn cuda_version(v: c_int) -> String {
+        format!("{}.{}", v / 1000, (v % 1000) / 10)
+    }
+
+    pub fn report() -> CudaReport {
+        let mut report = CudaReport {
+            built: true,
+            toolkit: Some(toolkit_version()),
+            ..CudaReport::default()
+        };
+        let mut driver_version: c_int = 0;
+        // SAFETY: a plain out-parameter call; it needs no cuInit.
+        if unsafe { sys::cuDriverGetVersion(&mut driver_version) } == sys::CUresult::CUDA_SUCCESS {
+            report.driver = Some(cuda_version(driver_version));
+        }
+        match device_count(&DeviceSpec::Cuda(0)) {
+            Ok(count) => {
+                for ordinal in 0..count {
+                    report.gpus.push(gpu(ordinal));
+                }
+            }
+            Err(e) => report.problem = Some(e.to_string()),
+        }
+        report.libraries = libraries();
+        report
+    }
+
+    /// The CUDA version cudarc picked its bindings for at build time (from nvcc's version).
+    fn toolkit_version() -> String {
+        cuda_version(sys::CUDA_VERSION as c_int)
+    }
+
+    fn gpu(ordinal: usize) -> GpuInfo {
+        let device = format!("cuda:{ordinal}");
+        let Ok(dev) = result::device::get(ordinal as c_int) else {
+            return GpuInfo {
+                device,
+                name: "?".into(),
+                memory_bytes: 0,
+                compute_capability: "?".into(),
+            };
+        };
+        let name = result::device::get_name(dev).unwrap_or_else(|e| format!("? ({})", code(&e)));
+        // SAFETY: `dev` came from cuDeviceGet.
+        let memory_bytes = unsafe { result::device::total_mem(dev) }.unwrap_or(0) as u64;
+        let attribute = |a| unsafe { result::device::get_attribute(dev, a) }.ok();
+        let compute_capability = match (
+            attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+            attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+        ) {
+            (Some(major), Some(minor)) => format!("{major}.{minor}"),
+            _ => "?".into(),
+        };
+        GpuInfo {
+            device,
+            name,
+            memory_bytes,
+            compute_capability,
+        }
+    }
+
+    /// Versions through each library's own status-returning version call (those returning a bare
+    /// number are skipped: a link-time stub would answer them with garbage), files from the map.
+    fn libraries() -> Vec<LibraryInfo> {
+        use cudarc::{cublas, cublaslt, curand, nvrtc};
+        let names = ["libcuda", "libcudart", "libcublas", "libcublasLt", "libcurand", "libnvrtc"];
+        let files = super::loaded_libraries(&names);
+        let property = |get: &dyn Fn(c_int, &mut c_int) -> bool| -> Option<String> {
+            let mut parts = [0; 3];
+            for (i, part) in parts.iter_mut().enumerate() {
+                if !get(i as c_int, part) {
+                    return None;
+                }
+            }
+            Some(format!("{}.{}.{}", parts[0], parts[1], parts[2]))
+        };
+        let lib_property = |i: c_int| match i {
+            0 => cublas::sys::libraryPropertyType::MAJOR_VERSION,
+            1 => cublas::sys::libraryPropertyType::MINOR_VERSION,
+            _ => cublas::sys::libraryPropertyType::PATCH_LEVEL,
+        };
+        let lt_property = |i: c_int| match i {
+            0 => cublaslt::sys::libraryPropertyType::MAJOR_VERSION,
+            1 => cublaslt::sys::libraryPropertyType::MINOR_VERSION,
+            _ => cublaslt::sys::libraryPropertyType::PATCH_LEVEL,
+        };
+        // SAFETY (all calls below): version queries with out-parameters; no handle needed.
+        let versions: Vec<(&str, Option<String>)> = vec![
+            ("libcuda", {
+                let mut v: c_int = 0;
+                (unsafe { sys::cuDriverGetVersion(&mut v) } == sys::CUresult::CUDA_SUCCESS)
+                    .then(|| cuda_version(v))
+            }),
+            ("libcudart", None),
+            (
+                "libcublas",
+                property(&|i, out| unsafe {
+                    cublas::sys::cublasGetProperty(lib_property(i), out)
+                        == cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+                }),
+            ),
+            (
+                "libcublasLt",
+                property(&|i, out| unsafe {
+                    cublaslt::sys::cublasLtGetProperty(lt_property(i), out)
+                        == cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+                }),
+            ),
+            ("libcurand", {
+                let mut v: c_int = 0;
+                (unsafe { curand::sys::curandGetVersion(&mut v) }
+                    == curand::sys::curandStatus::CURAND_STATUS_SUCCESS)
+                    .then(|| format!("{}.{}.{}", v / 1000, (v % 1000) / 100, v % 100))
+            }),
+            ("libnvrtc", {
+                let (mut major, mut minor): (c_int, c_int) = (0, 0);
+                (unsafe { nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
+                    == nvrtc::sys::nvrtcResult::NVRTC_SUCCESS)
+                    .then(|| format!("{major}.{minor}"))
+            }),
+        ];
+        versions
+            .into_iter()
+            .map(|(name, version)| LibraryInfo {
+                name: name.trim_start_matches("lib").into(),
+                version,
+                path: files
+                    .iter()
+                    .find(|(prefix, _)| prefix == name)
+                    .map(|(_, file)| file.clone()),
+            })
+            .collect()
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda(_ordinal: usize, spec: &str) -> Result<Device> {
-    Err(Error::msg(format!(
-        "device `{spec}` needs CUDA, but this build has no CUDA support: rebuild with \
-         `cargo build --release --features cuda` (needs nvcc; see docs/cuda.md)"
-    )))
+mod cuda {
+    use super::{CudaReport, DeviceError, DeviceSpec};
+
+    pub fn device_count(spec: &DeviceSpec) -> Result<usize, DeviceError> {
+        Err(DeviceError::NotBuilt {
+            spec: spec.to_string(),
+        })
+    }
+
+    pub fn report() -> CudaReport {
+        CudaReport {
+            problem: Some(
+                "this build has no CUDA support: rebuild with `cargo build --release --features cuda` \
+                 (see docs/cuda.md)"
+                    .into(),
+            ),
+            ..CudaReport::default()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -42,21 +404,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_cpu_and_rejects_garbage() {
-        assert!(device("cpu").unwrap().is_cpu());
-        for bad in ["gpu", "cuda:x", "cuda:", "cuda0", "CPU", "metal"] {
-            let err = device(bad).unwrap_err().to_string();
-            assert!(err.contains("cuda:N"), "{bad}: {err}");
+    fn parses_cpu_and_cuda_and_rejects_garbage() {
+        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!(" cuda ".parse(), Ok(DeviceSpec::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
+        for bad in ["gpu", "cuda:x", "cuda:", "cuda0", "cuda:+1", "CPU", "metal", ""] {
+            let err = bad.parse::<DeviceSpec>().unwrap_err();
+            assert_eq!(err, DeviceError::Unknown { spec: bad.trim().into() });
+            assert!(err.to_string().contains("cuda:N"), "{bad}: {err}");
         }
+        for spec in [DeviceSpec::Cpu, DeviceSpec::Cuda(0), DeviceSpec::Cuda(12)] {
+            assert_eq!(spec.to_string().parse(), Ok(spec));
+        }
+    }
+
+    #[test]
+    fn cpu_opens_without_cuda() {
+        assert!(device("cpu").unwrap().is_cpu());
+        assert_eq!(check_device("cpu"), Ok(DeviceSpec::Cpu));
     }
 
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_feature_says_how_to_build() {
-        let err = device("cuda:0").unwrap_err().to_string();
-        assert!(
-            err.contains("--features cuda") && err.contains("docs/cuda.md"),
-            "{err}"
+        for spec in ["cuda:0", "cuda:7"] {
+            let err = check_device(spec).unwrap_err();
+            assert_eq!(err, DeviceError::NotBuilt { spec: spec.into() });
+            let text = device(spec).unwrap_err().to_string();
+            assert!(text.contains("--features cuda") && text.contains("docs/cuda.md"), "{text}");
+        }
+        let report = cuda_report();
+        assert!(!report.built && report.gpus.is_empty());
+        assert!(report.problem.unwrap().contains("--features cuda"));
+    }
+
+    #[test]
+    fn loaded_libraries_reads_the_map_format() {
+        // Lines as the kernel writes them (proc(5)); anonymous mappings have no path.
+        let maps = "\
+7f00-7f01 r--p 00000000 fd:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f01-7f02 r-xp 00001000 fd:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f02-7f03 r--p 00000000 fd:01 2 /opt/nvidia/cublas/lib/libcublasLt.so.13
+7f03-7f04 r--p 00000000 fd:01 3 /opt/nvidia/cublas/lib/libcublas.so.13
+7f04-7f05 rw-p 00000000 00:00 0
+7f05-7f06 r--p 00000000 fd:01 4 /usr/lib/libcudart_static_helper.so
+7f06-7f07 r--p 00000000 fd:01 5 /usr/lib/libc.so.6
+";
+        let found = loaded_in_maps(maps, &["libcuda", "libcublas", "libcublasLt"]);
+        assert_eq!(
+            found,
+            vec![
+                ("libcuda".into(), "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06".into()),
+                ("libcublasLt".into(), "/opt/nvidia/cublas/lib/libcublasLt.so.13".into()),
+                ("libcublas".into(), "/opt/nvidia/cublas/lib/libcublas.so.13".into()),
+            ]
         );
     }
 }

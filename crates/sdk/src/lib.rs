@@ -39,7 +39,10 @@ pub use candle_nn;
 pub use ganbench_plugin_api as plugin_api;
 
 pub use checkpoint::{Checkpoint, Stateful};
-pub use device::device;
+pub use device::{
+    check_device, cuda_report, device, CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo,
+    CUDA_BUILT,
+};
 pub use error::{Error, Result};
 pub use gan::{GanConfig, GanDefaults, GanTrainer};
 pub use gp::GradientPenalty;
@@ -55,7 +58,8 @@ pub use vars::Vars;
 pub const CANDLE_VERSION: &str = env!("GANBENCH_CANDLE_VERSION");
 
 /// The plugin build id: [`plugin_api::TOOLCHAIN_ID`] (rustc version; target; profile) followed by
-/// `; candle-<version>`. The host refuses a library whose build id differs from its own.
+/// `; candle-<version>`, and `; cuda` in a CUDA build. The host refuses a library whose build id
+/// differs from its own.
 pub const BUILD_ID: &str = env!("GANBENCH_BUILD_ID");
 
 /// Exports a [`plugin_api::Plugin`] implementation with this build's [`BUILD_ID`]: defines
@@ -103,7 +107,8 @@ mod tests {
             }
         }
         let locked = locked.expect("candle-core in Cargo.lock");
-        assert_eq!(suffix, format!("; candle-{locked}"));
+        let cuda = if CUDA_BUILT { "; cuda" } else { "" };
+        assert_eq!(suffix, format!("; candle-{locked}{cuda}"));
         assert_eq!(CANDLE_VERSION, locked);
     }
 }
