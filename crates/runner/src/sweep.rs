@@ -510,6 +510,7 @@ esac
                         checkpoint_every: 0,
                         checkpoints: dir.path().join(&key),
                         samples_dir: None,
+                        extractor: None,
                     },
                 }
             })
