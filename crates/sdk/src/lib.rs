@@ -8,6 +8,7 @@
 //!   seeded), and [`init`]: PyTorch-default initializers drawn from it.
 //! - [`vars`]: [`Vars`], a network's trainable parameters and persistent buffers.
 //! - [`nn`]: activations, linear/conv layers, the [`Mlp`] builder; [`spectral`]: spectral norm.
+//! - [`fastconv`]: CPU conv2d / conv_transpose2d as im2col and matrix products, any-order gradients.
 //! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: the WGAN-GP gradient penalty.
 //! - [`optim`]: [`Adam`] and [`Sgd`] with saveable state; [`checkpoint`]: [`Checkpoint`].
 //! - [`gan`]: [`GanTrainer`], generic over loss and regularizer; [`vae`]: [`VaeTrainer`].
@@ -21,6 +22,7 @@
 pub mod checkpoint;
 mod device;
 mod error;
+pub mod fastconv;
 pub mod gan;
 pub mod gp;
 pub mod init;

@@ -134,7 +134,7 @@ struct LeakyReluOp(f64);
 struct LeakyReluGrad(f64);
 
 /// The values of a CPU tensor in row-major order, borrowing when contiguous.
-fn values<'a, T: Copy>(v: &'a [T], layout: &Layout) -> Cow<'a, [T]> {
+pub(crate) fn values<'a, T: Copy>(v: &'a [T], layout: &Layout) -> Cow<'a, [T]> {
     match layout.contiguous_offsets() {
         Some((a, b)) => Cow::Borrowed(&v[a..b]),
         None => Cow::Owned(strided_offsets(layout).into_iter().map(|i| v[i]).collect()),
