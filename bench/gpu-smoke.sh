@@ -90,8 +90,9 @@ PY
     "$bin" --db "$work/quickstart.sqlite" ls quickstart || true
 
     echo "=== one training iteration: ganbench vs PyTorch on cuda:0"
-    # Image data when the plugins have the DCGAN architecture (random 28x28 digits-sized images
-    # in IDX form: timing does not care what they show), the toy ring otherwise.
+    # Image data when the plugins have the DCGAN architecture (random 28x28 images with random
+    # labels in IDX form: timing does not care what they show; the labels let ganbench train its
+    # evaluation feature extractor, once, on the CPU), the toy ring otherwise.
     "$bin" plugins --json >"$work/plugins.json"
     local configs
     configs=$("$python" - "$work/plugins.json" "$work" <<'PY'
@@ -104,12 +105,16 @@ def defaults(p):
 byname = {p["name"]: defaults(p) for p in plugins}
 dcgan = "arch" in byname.get("gan", {})
 if dcgan:
-    path = os.path.join(sys.argv[2], "images-idx3-ubyte")
-    n = 2048
-    with open(path, "wb") as f:
+    images = os.path.join(sys.argv[2], "images-idx3-ubyte")
+    labels = os.path.join(sys.argv[2], "labels-idx1-ubyte")
+    n = 1024
+    with open(images, "wb") as f:
         f.write((0x803).to_bytes(4, "big") + n.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
         f.write(os.urandom(n * 28 * 28))
-    data, shape = f'Idx(images: "{path}")', [1, 28, 28]
+    with open(labels, "wb") as f:
+        f.write((0x801).to_bytes(4, "big") + n.to_bytes(4, "big"))
+        f.write(bytes(b % 10 for b in os.urandom(n)))
+    data, shape = f'Idx(images: "{images}", labels: "{labels}")', [1, 28, 28]
 else:
     data, shape = "ring8", [2]
 for label, plugin in variants:
@@ -137,10 +142,10 @@ PY
         # without the first steps' one-off costs (kernel loading, cuBLAS set-up).
         local a b
         # shellcheck disable=SC2086
-        a=$("$bin" train --plugin "$plugin" --data "$data" $sets --steps $short --eval-every 0 \
+        a=$("$bin" --db "$work/train.sqlite" train --plugin "$plugin" --data "$data" $sets --steps $short --eval-every 0 \
             --eval-samples 64 --device cuda:0 --json) || fail "ganbench train $label"
         # shellcheck disable=SC2086
-        b=$("$bin" train --plugin "$plugin" --data "$data" $sets --steps $long --eval-every 0 \
+        b=$("$bin" --db "$work/train.sqlite" train --plugin "$plugin" --data "$data" $sets --steps $long --eval-every 0 \
             --eval-samples 64 --device cuda:0 --json) || fail "ganbench train $label"
         ms=$("$python" -c '
 import json, sys

@@ -1,6 +1,7 @@
 //! The `ganbench` command line: a thin binary over the runner and the plugin registry.
 
 mod commands;
+mod extractor;
 mod registry;
 
 use std::path::PathBuf;
@@ -16,6 +17,9 @@ Examples:
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
   ganbench export quickstart --format csv --out quickstart.csv
+  ganbench report quickstart                         figures + HTML page in reports/quickstart/
+  ganbench compare quickstart lr-search --json       one report over two sweeps, table as JSON
+  ganbench metrics --real real.npy --fake fake.npy   FID, KID, precision/recall, density/coverage
   ganbench doctor                                    features, GPUs and CUDA libraries of this build
   ganbench plugins                                   list built-in plugins and their parameters
   ganbench plugins --plugin-dir target/release       also list dynamic plugins built there
@@ -71,6 +75,12 @@ enum Command {
     Show(commands::show::Args),
     /// Export a sweep's metric points as CSV or JSON lines.
     Export(commands::export::Args),
+    /// Write figures and an HTML page comparing a sweep's variants (reports/<sweep>/index.html).
+    Report(commands::report::Args),
+    /// Write a report over chosen runs and sweeps (reports/compare/index.html).
+    Compare(commands::compare::Args),
+    /// FID, KID, precision/recall and density/coverage between two sample sets.
+    Metrics(commands::metrics::Args),
     /// What this build can train on: features, build id, GPUs and CUDA libraries.
     Doctor(commands::doctor::Args),
     /// Train one trial for a parent `ganbench run` (internal).
@@ -91,10 +101,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins(args) => commands::plugins::run(&cli.plugin_dir, args),
         Command::Run(args) => commands::run::run(&cli.plugin_dir, &cli.db, args),
-        Command::Train(args) => commands::train::run(&cli.plugin_dir, args),
+        Command::Train(args) => commands::train::run(&cli.plugin_dir, &cli.db, args),
         Command::Ls(args) => commands::ls::run(&cli.db, args),
         Command::Show(args) => commands::show::run(&cli.db, args),
         Command::Export(args) => commands::export::run(&cli.db, args),
+        Command::Report(args) => commands::report::run(&cli.db, args),
+        Command::Compare(args) => commands::compare::run(&cli.db, args),
+        Command::Metrics(args) => commands::metrics::run(args),
         Command::Doctor(args) => commands::doctor::run(cli.threads.max(1), args),
         Command::Worker(args) => commands::worker::run(&cli.plugin_dir, args),
     };

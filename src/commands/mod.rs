@@ -1,9 +1,12 @@
 //! One module per subcommand. Each returns an exit code or an error; `main` prints errors.
 
 pub mod doctor;
+pub mod compare;
 pub mod export;
 pub mod ls;
+pub mod metrics;
 pub mod plugins;
+pub mod report;
 pub mod run;
 pub mod show;
 pub mod train;

@@ -42,6 +42,9 @@ pub struct Args {
     /// Print a JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
+    /// Do not write the report (reports/<sweep>/index.html) at the end.
+    #[arg(long)]
+    no_report: bool,
 }
 
 #[derive(Serialize)]
@@ -54,6 +57,8 @@ struct Summary<'a> {
     #[serde(flatten)]
     report: &'a SweepReport,
     wall_s: f64,
+    /// The report's page, when one was written.
+    html_report: Option<&'a Path>,
 }
 
 pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
@@ -74,9 +79,17 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let trials = spec.expand(&registry).map_err(bad_input)?;
     let (device, slots) = placement(&args, &spec, jobs)?;
     let data_text = spec.data.to_string();
-    let data_shape = ganbench_data::open(&data_text)
-        .map_err(bad_input)?
-        .sample_shape();
+    let dataset = ganbench_data::open(&data_text).map_err(bad_input)?;
+    let data_shape = dataset.sample_shape();
+    // Image metrics need the evaluation feature network: found or trained once, here.
+    let extractor = match dataset.as_images() {
+        Some(images) => Some(crate::extractor::prepare(
+            images,
+            &crate::extractor::cache_dir(db),
+        )?),
+        None => None,
+    };
+    drop(dataset);
 
     let store = Store::open(db).map_err(bad_input)?;
     let host = ganbench_store::host_name();
@@ -130,6 +143,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 checkpoint_every: spec.checkpoint_every(),
                 checkpoints: dir.join("checkpoints"),
                 samples_dir: Some(dir.join("samples")),
+                extractor: extractor.clone(),
             },
         });
     }
@@ -170,6 +184,19 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     progress.finish();
     let wall_s = started.elapsed().as_secs_f64();
 
+    // A report of everything the sweep holds; a stopped sweep gets none (it will resume).
+    let html_report = if args.no_report || stop.load(Ordering::Relaxed) {
+        None
+    } else {
+        match super::report::after_run(db, &spec.name, version) {
+            Ok(report) => Some(report.index),
+            Err(e) => {
+                eprintln!("warning: no report written: {e:#}; retry with `ganbench report {}`", spec.name);
+                None
+            }
+        }
+    };
+
     if args.json {
         let summary = Summary {
             sweep: &spec.name,
@@ -179,6 +206,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             skipped,
             report: &report,
             wall_s,
+            html_report: html_report.as_deref(),
         };
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -200,6 +228,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             "details: ganbench ls {}   export: ganbench export {}",
             spec.name, spec.name
         );
+        if let Some(index) = &html_report {
+            println!("report: {}", index.display());
+        }
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!("stopped; run the same command again to resume");

@@ -1,6 +1,6 @@
 //! `ganbench train`: one run of one plugin, with a progress bar and the toy metrics.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -57,7 +57,7 @@ struct Summary<'a> {
     wall_s: f64,
 }
 
-pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
+pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let mut registry = crate::registry::load(plugin_dirs)?;
     let plugin = registry.get(&args.plugin).map_err(bad_input)?;
     let params = plugin
@@ -67,6 +67,14 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
     let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
     let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
     let data_name = dataset.name();
+    // Image metrics need the evaluation feature network, cached beside the database.
+    let features = match dataset.as_images() {
+        Some(images) => {
+            let path = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
+            Some(crate::extractor::load(&path, &dataset.sample_shape())?)
+        }
+        None => None,
+    };
 
     let plan = TrialPlan {
         config: TrialConfig {
@@ -120,7 +128,7 @@ pub fn run(plugin_dirs: &[PathBuf], args: Args) -> Result<ExitCode> {
         }
         Control::Continue
     };
-    let outcome = run_trial(&plugin, &plan, dataset, None, &mut observer)
+    let outcome = run_trial(&plugin, &plan, dataset, features.as_deref(), None, &mut observer)
         .with_context(|| format!("training {} on {data_name}", plugin.name))?;
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();

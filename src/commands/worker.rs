@@ -52,6 +52,23 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    ganbench_runner::worker::serve(&plugin, &task, None, &mut out, &stop);
+        // The parent prepared the extractor (see `crate::extractor`); loading it is quick.
+    let features = match &task.extractor {
+        Some(path) => match crate::extractor::load(path, &task.config.data_shape) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                writeln!(
+                    out,
+                    "{}",
+                    WorkerMessage::Failed {
+                        message: format!("{e:#}")
+                    }
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+        None => None,
+    };
+    ganbench_runner::worker::serve(&plugin, &task, features.as_deref(), &mut out, &stop);
     Ok(ExitCode::SUCCESS)
 }

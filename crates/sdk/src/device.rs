@@ -220,7 +220,7 @@ mod cuda {
                     spec: spec.clone(),
                     code: code(&e),
                 },
-                sys::CUresult::CUDA_ERROR_INSUFFICIENT_DRIVER
+                sys::CUresult::CUDA_ERROR_SYSTEM_DRIVER_MISMATCH
                 | sys::CUresult::CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE => {
                     DeviceError::OldDriver {
                         spec: spec.clone(),

@@ -9,6 +9,19 @@
 //!
 //! The common parameters of all GAN plugins are declared once ([`param_specs`]) with per-plugin
 //! defaults ([`GanDefaults`]), so that a plugin only adds its own.
+//!
+//! Architectures ([`GanArch`], parameter `arch`): `Mlp` (the default; `hidden`, `layers`,
+//! `g_output`) or `Dcgan`, the convolutional networks of [`crate::dcgan`] for `[C, S, S]` images
+//! (`channels`; the generator ends in tanh, for data in [-1, 1]). `g_activation`/`d_activation`
+//! apply to both. A DCGAN discriminator uses batch norm in its hidden conv layers unless it has
+//! spectral norm (`spectral_norm`) or the plugin turns it off ([`GanConfig::without_critic_batch_norm`],
+//! as WGAN-GP must: its penalty is per example).
+//!
+//! Batch norm: the generator and a batch-norm discriminator normalize with batch statistics
+//! whenever they train or train the other network (as in the DCGAN reference implementation,
+//! which also feeds real and fake rows to such a discriminator as separate batches); samples are
+//! drawn in evaluation mode, with the running statistics, so that each sample depends on its own
+//! latent only (not on how many are drawn at once).
 
 use std::path::Path;
 
@@ -19,6 +32,10 @@ use ganbench_plugin_api::{
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, Stateful};
+use crate::dcgan::{
+    ConvDiscriminator, ConvDiscriminatorConfig, ConvGenerator, ConvGeneratorConfig, ConvInit,
+    ImageShape, Normalization,
+};
 use crate::loss::GanLoss;
 use crate::nn::{Activation, Mlp, MlpConfig, Network};
 use crate::optim::{Adam, AdamConfig, Optimizer};
@@ -56,6 +73,8 @@ pub struct GanDefaults {
     pub n_critic: i64,
     pub g_activation: &'static str,
     pub d_activation: &'static str,
+    /// `Dcgan`'s base width.
+    pub channels: i64,
 }
 
 impl Default for GanDefaults {
@@ -74,6 +93,7 @@ impl Default for GanDefaults {
             n_critic: 1,
             g_activation: "relu",
             d_activation: "leaky_relu",
+            channels: 32,
         }
     }
 }
@@ -137,9 +157,72 @@ pub fn param_specs(d: &GanDefaults) -> Vec<ParamSpec> {
             "g_output",
             "none",
             &["none", "tanh"],
-            "generator output activation (tanh for data in [-1, 1])",
+            "Mlp generator output activation (tanh for data in [-1, 1]; Dcgan always ends in tanh)",
         ),
+        arch_spec(),
+        channels_spec(d.channels),
     ]
+}
+
+/// The `arch` parameter: `Mlp` or `Dcgan` (see [`GanArch`]; the VAE takes it too).
+pub fn arch_spec() -> ParamSpec {
+    ParamSpec::choice(
+        "arch",
+        "Mlp",
+        &["Mlp", "Dcgan"],
+        "networks: MLPs (hidden, layers), or DCGAN-style convolutional networks for [C, S, S] \
+         images such as 1×28×28 or 3×32×32 (channels)",
+    )
+}
+
+/// The `channels` parameter: the DCGAN networks' base width.
+pub fn channels_spec(default: i64) -> ParamSpec {
+    ParamSpec::int(
+        "channels",
+        default,
+        1,
+        1024,
+        "Dcgan: feature maps of the first discriminator conv and the last generator hidden \
+         layer, doubled at every halving of the image side",
+    )
+}
+
+/// The `arch` parameter's value: whether the networks are convolutional, and their base width
+/// (`None` for `Mlp`). A missing declaration means `Mlp`; `Dcgan` on data that is not a square
+/// image is refused here, before anything is built.
+pub fn conv_channels(params: &Params, data_shape: &[usize]) -> Result<Option<usize>> {
+    if params.get("arch").is_none() {
+        return Ok(None);
+    }
+    match params.str("arch")? {
+        "Mlp" => Ok(None),
+        "Dcgan" => {
+            ImageShape::from_data_shape(data_shape).map_err(|e| {
+                Error::msg(format!(
+                    "parameter `arch = Dcgan`: {e}; use `arch = Mlp` for this data"
+                ))
+            })?;
+            Ok(Some(params.usize("channels")?))
+        }
+        other => Err(Error::msg(format!(
+            "parameter `arch`: unknown architecture `{other}` (expected Mlp or Dcgan)"
+        ))),
+    }
+}
+
+/// Which networks a [`GanTrainer`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum GanArch {
+    /// [`Mlp`]s of `hidden` widths.
+    #[default]
+    Mlp,
+    /// [`ConvGenerator`] and [`ConvDiscriminator`] (DCGAN init).
+    Dcgan {
+        /// Base width.
+        channels: usize,
+        /// Batch norm in the discriminator's hidden conv layers (ignored with spectral norm).
+        critic_batch_norm: bool,
+    },
 }
 
 /// The optional `spectral_norm` switch for plugins that let the user choose.
@@ -167,6 +250,9 @@ pub struct GanConfig {
     pub n_critic: usize,
     pub adam_g: AdamConfig,
     pub adam_d: AdamConfig,
+    /// Missing in checkpoints written before architectures existed: those are MLPs.
+    #[serde(default)]
+    pub arch: GanArch,
 }
 
 impl GanConfig {
@@ -188,6 +274,17 @@ impl GanConfig {
         if data_shape.is_empty() || data_shape.contains(&0) {
             return Err(Error::msg(format!("bad data shape {data_shape:?}")));
         }
+        let spectral_norm = match params.get("spectral_norm") {
+            Some(_) => params.bool("spectral_norm")?,
+            None => false,
+        };
+        let arch = match conv_channels(params, data_shape)? {
+            None => GanArch::Mlp,
+            Some(channels) => GanArch::Dcgan {
+                channels,
+                critic_batch_norm: true,
+            },
+        };
         Ok(Self {
             data_shape: data_shape.to_vec(),
             latent_dim: params.usize("latent_dim")?,
@@ -195,15 +292,25 @@ impl GanConfig {
             g_activation: act("g_activation")?,
             d_activation: act("d_activation")?,
             g_output: act("g_output")?,
-            spectral_norm: match params.get("spectral_norm") {
-                Some(_) => params.bool("spectral_norm")?,
-                None => false,
-            },
+            spectral_norm,
             batch_size: params.usize("batch_size")?,
             n_critic: params.usize("n_critic")?,
             adam_g: adam(params.f64("lr_g")?)?,
             adam_d: adam(params.f64("lr_d")?)?,
+            arch,
         })
+    }
+
+    /// The same configuration with a DCGAN discriminator without batch norm (a WGAN-GP critic).
+    pub fn without_critic_batch_norm(self) -> Self {
+        let arch = match self.arch {
+            GanArch::Dcgan { channels, .. } => GanArch::Dcgan {
+                channels,
+                critic_batch_norm: false,
+            },
+            GanArch::Mlp => GanArch::Mlp,
+        };
+        Self { arch, ..self }
     }
 
     fn data_len(&self) -> usize {
@@ -232,6 +339,52 @@ impl GanConfig {
             output_activation: Activation::Identity,
             spectral_norm: self.spectral_norm,
         }
+    }
+
+    fn image(&self) -> Result<ImageShape> {
+        ImageShape::from_data_shape(&self.data_shape).map_err(Error::msg)
+    }
+
+    /// The DCGAN generator (with batch norm, tanh output), or `None` for `Mlp`.
+    pub fn generator_conv(&self) -> Result<Option<ConvGeneratorConfig>> {
+        let GanArch::Dcgan { channels, .. } = self.arch else {
+            return Ok(None);
+        };
+        Ok(Some(ConvGeneratorConfig {
+            latent_dim: self.latent_dim,
+            image: self.image()?,
+            channels,
+            batch_norm: true,
+            activation: self.g_activation,
+            output_activation: Activation::Tanh,
+            init: ConvInit::Dcgan,
+        }))
+    }
+
+    /// The DCGAN discriminator (spectral norm, batch norm or neither), or `None` for `Mlp`.
+    pub fn discriminator_conv(&self) -> Result<Option<ConvDiscriminatorConfig>> {
+        let GanArch::Dcgan {
+            channels,
+            critic_batch_norm,
+        } = self.arch
+        else {
+            return Ok(None);
+        };
+        let normalization = if self.spectral_norm {
+            Normalization::SpectralNorm
+        } else if critic_batch_norm {
+            Normalization::BatchNorm
+        } else {
+            Normalization::None
+        };
+        Ok(Some(ConvDiscriminatorConfig {
+            image: self.image()?,
+            channels,
+            normalization,
+            activation: self.d_activation,
+            outputs: 1,
+            init: ConvInit::Dcgan,
+        }))
     }
 }
 
@@ -274,7 +427,7 @@ impl GanTrainer {
         )
     }
 
-    /// MLP generator and discriminator from `config`, initialized from `seed`.
+    /// The generator and discriminator of `config.arch`, initialized from `seed`.
     pub fn from_config(
         config: GanConfig,
         seed: u64,
@@ -283,23 +436,23 @@ impl GanTrainer {
         regularizer: Option<Box<dyn Regularizer>>,
     ) -> Result<Self> {
         let g_vars = Vars::new(DType::F32, device);
-        let g = Mlp::new(
-            &config.generator_mlp(),
-            &g_vars,
-            &mut SeededRng::with_stream(seed, stream::G_INIT),
-        )?;
+        let g_rng = &mut SeededRng::with_stream(seed, stream::G_INIT);
+        let g: Box<dyn Network> = match config.generator_conv()? {
+            Some(conv) => Box::new(ConvGenerator::new(&conv, &g_vars, g_rng)?),
+            None => Box::new(Mlp::new(&config.generator_mlp(), &g_vars, g_rng)?),
+        };
         let d_vars = Vars::new(DType::F32, device);
-        let d = Mlp::new(
-            &config.discriminator_mlp(),
-            &d_vars,
-            &mut SeededRng::with_stream(seed, stream::D_INIT),
-        )?;
+        let d_rng = &mut SeededRng::with_stream(seed, stream::D_INIT);
+        let d: Box<dyn Network> = match config.discriminator_conv()? {
+            Some(conv) => Box::new(ConvDiscriminator::new(&conv, &d_vars, d_rng)?),
+            None => Box::new(Mlp::new(&config.discriminator_mlp(), &d_vars, d_rng)?),
+        };
         let g = Model {
-            net: Box::new(g),
+            net: g,
             vars: g_vars,
         };
         let d = Model {
-            net: Box::new(d),
+            net: d,
             vars: d_vars,
         };
         Self::new(config, g, d, seed, loss, regularizer)
@@ -318,6 +471,14 @@ impl GanTrainer {
     ) -> Result<Self> {
         if config.batch_size == 0 || config.n_critic == 0 {
             return Err(Error::msg("batch_size and n_critic must be at least 1"));
+        }
+        if let (Some(reg), true) = (&regularizer, d.net.batch_statistics()) {
+            return Err(Error::msg(format!(
+                "{} needs a discriminator whose rows are independent, but {} normalizes with batch \
+                 statistics: build it without batch norm",
+                reg.name(),
+                d.net.summary()
+            )));
         }
         let opt_g = Adam::new(g.vars.params(), config.adam_g)?;
         let opt_d = Adam::new(d.vars.params(), config.adam_d)?;
@@ -368,9 +529,14 @@ impl GanTrainer {
         let b = real.dim(0)?;
         let z = self.rng.normal((b, self.config.latent_dim), &self.device)?;
         let fake = self.generate(&z, true)?.detach();
-        // Real and fake rows in one pass: one power iteration per update, one matmul per layer.
-        let logits = self.logits(&Tensor::cat(&[real, &fake], 0)?, true)?;
-        let (lr, lf) = (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?);
+        let (lr, lf) = if self.d.net.batch_statistics() {
+            // Batch norm: real and fake rows as separate batches, as in the DCGAN reference.
+            (self.logits(real, true)?, self.logits(&fake, true)?)
+        } else {
+            // Real and fake rows in one pass: one power iteration per update, one matmul per layer.
+            let logits = self.logits(&Tensor::cat(&[real, &fake], 0)?, true)?;
+            (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?)
+        };
         let mut loss = self.loss.d_loss(&lr, &lf)?;
         let mut penalty = 0.0;
         if let Some(reg) = &self.regularizer {
@@ -396,7 +562,10 @@ impl GanTrainer {
             &self.device,
         )?;
         let fake = self.generate(&z, true)?;
-        let loss = self.loss.g_loss(&self.logits(&fake, false)?)?;
+        // A batch-norm discriminator judges in training mode, the mode it is trained in; any other
+        // with `train = false` (spectral norm keeps the σ of the last critic update).
+        let d_train = self.d.net.batch_statistics();
+        let loss = self.loss.g_loss(&self.logits(&fake, d_train)?)?;
         let grads = loss.backward()?;
         self.opt_g.step(&grads)?;
         scalar(&loss)
@@ -436,7 +605,17 @@ impl GanTrainer {
     pub fn generate_samples(&self, n: usize, seed: u64) -> Result<Samples> {
         let mut rng = SeededRng::with_stream(seed, stream::SAMPLE);
         let z = rng.normal((n, self.config.latent_dim), &self.device)?;
-        let x = self.generate(&z, false)?;
+        let x = match self.config.arch {
+            GanArch::Mlp => self.generate(&z, false)?,
+            // Conv activations of thousands of samples at once would take gigabytes.
+            GanArch::Dcgan { .. } => {
+                let chunks = (0..n)
+                    .step_by(SAMPLE_CHUNK)
+                    .map(|i| self.generate(&z.narrow(0, i, SAMPLE_CHUNK.min(n - i))?, false))
+                    .collect::<Result<Vec<_>>>()?;
+                Tensor::cat(&chunks, 0)?
+            }
+        };
         let mut shape = vec![n];
         shape.extend(&self.config.data_shape);
         Ok(Samples {
@@ -535,6 +714,9 @@ impl Trainer for GanTrainer {
         self.description()
     }
 }
+
+/// Rows per generator pass when sampling from convolutional networks.
+pub const SAMPLE_CHUNK: usize = 256;
 
 /// A scalar tensor's value as f64.
 pub(crate) fn scalar(t: &Tensor) -> Result<f64> {

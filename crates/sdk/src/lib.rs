@@ -7,7 +7,8 @@
 //! - [`rng`]: [`SeededRng`], the only source of randomness (candle's CPU generator cannot be
 //!   seeded), and [`init`]: PyTorch-default initializers drawn from it.
 //! - [`vars`]: [`Vars`], a network's trainable parameters and persistent buffers.
-//! - [`nn`]: activations, linear/conv layers, the [`Mlp`] builder; [`spectral`]: spectral norm.
+//! - [`nn`]: activations, linear/conv layers, batch norm, the [`Mlp`] builder; [`spectral`]:
+//!   spectral norm; [`dcgan`]: DCGAN-style convolutional generator and discriminator.
 //! - [`fastconv`]: CPU conv2d / conv_transpose2d as im2col and matrix products, any-order gradients.
 //! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: the WGAN-GP gradient penalty.
 //! - [`optim`]: [`Adam`] and [`Sgd`] with saveable state; [`checkpoint`]: [`Checkpoint`].
@@ -20,6 +21,7 @@
 //! an uninterrupted one.
 
 pub mod checkpoint;
+pub mod dcgan;
 mod device;
 mod error;
 pub mod fastconv;
@@ -46,10 +48,11 @@ pub use device::{
     CUDA_BUILT,
 };
 pub use error::{Error, Result};
-pub use gan::{GanConfig, GanDefaults, GanTrainer};
+pub use dcgan::{ConvDiscriminator, ConvGenerator, ImageShape};
+pub use gan::{GanArch, GanConfig, GanDefaults, GanTrainer};
 pub use gp::GradientPenalty;
 pub use loss::GanLoss;
-pub use nn::{Activation, Mlp, MlpConfig, Network};
+pub use nn::{Activation, BatchNorm, Mlp, MlpConfig, Network};
 pub use optim::{Adam, AdamConfig, Optimizer, Sgd};
 pub use rng::SeededRng;
 pub use spectral::{SnConv2d, SnLinear, SpectralNorm};

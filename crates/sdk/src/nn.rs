@@ -1,11 +1,15 @@
-//! Layers and networks: activations, PyTorch-initialized linear/conv layers, the [`Mlp`] builder.
+//! Layers and networks: activations, PyTorch-initialized linear/conv layers, batch norm, the
+//! [`Mlp`] builder.
 //!
 //! Networks implement candle-nn's [`ModuleT`]; `train = true` marks a forward pass that belongs to
-//! an update of that network, which is when stateful layers (spectral norm's power iteration)
-//! advance their state.
+//! training, which is when stateful layers advance their state (spectral norm's power iteration,
+//! batch norm's running statistics) and batch norm normalizes with the batch's own statistics.
+//!
+//! Every convolution of the SDK's layers runs through [`conv2d_forward`] and every transposed
+//! convolution through [`conv_transpose2d_forward`], so a faster kernel replaces them in one place.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig};
+use candle_core::{bail, DType, Module, ModuleT, Result, Tensor, Var};
+pub use candle_nn::{Conv2dConfig, ConvTranspose2dConfig};
 use serde::{Deserialize, Serialize};
 
 pub use crate::ops::{add_bias, leaky_relu, relu};
@@ -16,6 +20,14 @@ use crate::{init, SeededRng, Vars};
 pub trait Network: ModuleT + Send + Sync {
     /// e.g. `MLP 2→256→256→1 (leaky_relu(0.2), spectral norm)`.
     fn summary(&self) -> String;
+
+    /// Whether a training-mode forward pass normalizes with the batch's own statistics (batch
+    /// norm), so that rows are not independent and the network behaves differently with
+    /// `train = false`. Trainers then run such a discriminator in training mode whenever its
+    /// output trains another network, and refuse per-example regularizers (the gradient penalty).
+    fn batch_statistics(&self) -> bool {
+        false
+    }
 }
 
 /// An elementwise activation.
@@ -114,6 +126,121 @@ pub fn linear(vars: &Vars, in_dim: usize, out_dim: usize, rng: &mut SeededRng) -
     Ok(Linear::new(w, Some(b)))
 }
 
+/// The one place where the SDK's layers run a 2D convolution: `x` `(n, c_in, h, w)`, `weight`
+/// `(c_out, c_in / groups, kh, kw)`, `bias` `(c_out,)`.
+pub fn conv2d_forward(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    config: &Conv2dConfig,
+) -> Result<Tensor> {
+    let y = x.conv2d(
+        weight,
+        config.padding,
+        config.stride,
+        config.dilation,
+        config.groups,
+    )?;
+    add_channel_bias(y, bias)
+}
+
+/// The one place where the SDK's layers run a transposed 2D convolution: `x` `(n, c_in, h, w)`,
+/// `weight` `(c_in, c_out, kh, kw)` (PyTorch's layout), `bias` `(c_out,)`.
+pub fn conv_transpose2d_forward(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    config: &ConvTranspose2dConfig,
+) -> Result<Tensor> {
+    let y = x.conv_transpose2d(
+        weight,
+        config.padding,
+        config.output_padding,
+        config.stride,
+        config.dilation,
+    )?;
+    add_channel_bias(y, bias)
+}
+
+fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// A 2D convolution layer (forward through [`conv2d_forward`]).
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    config: Conv2dConfig,
+}
+
+impl Conv2d {
+    pub fn new(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Self {
+        Self {
+            weight,
+            bias,
+            config,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn config(&self) -> &Conv2dConfig {
+        &self.config
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        conv2d_forward(xs, &self.weight, self.bias.as_ref(), &self.config)
+    }
+}
+
+/// A transposed 2D convolution layer (forward through [`conv_transpose2d_forward`]).
+#[derive(Debug, Clone)]
+pub struct ConvTranspose2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    config: ConvTranspose2dConfig,
+}
+
+impl ConvTranspose2d {
+    pub fn new(weight: Tensor, bias: Option<Tensor>, config: ConvTranspose2dConfig) -> Self {
+        Self {
+            weight,
+            bias,
+            config,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn config(&self) -> &ConvTranspose2dConfig {
+        &self.config
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        conv_transpose2d_forward(xs, &self.weight, self.bias.as_ref(), &self.config)
+    }
+}
+
 /// A 2D convolution with square `kernel`, PyTorch's default init, registered as `weight`/`bias`.
 pub fn conv2d(
     vars: &Vars,
@@ -129,6 +256,126 @@ pub fn conv2d(
     let w = vars.param("weight", init::default_weight(rng, shape, fan_in, &dev)?)?;
     let b = vars.param("bias", init::default_bias(rng, out_channels, fan_in, &dev)?)?;
     Ok(Conv2d::new(w, Some(b), config))
+}
+
+/// A transposed 2D convolution with square `kernel`, PyTorch's default init (whose fan-in is
+/// `out_channels·kernel²`, from the weight's second dimension), registered as `weight`/`bias`.
+pub fn conv_transpose2d(
+    vars: &Vars,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    config: ConvTranspose2dConfig,
+    rng: &mut SeededRng,
+) -> Result<ConvTranspose2d> {
+    let dev = vars.device().clone();
+    let fan_in = out_channels * kernel * kernel;
+    let shape = (in_channels, out_channels, kernel, kernel);
+    let w = vars.param("weight", init::default_weight(rng, shape, fan_in, &dev)?)?;
+    let b = vars.param("bias", init::default_bias(rng, out_channels, fan_in, &dev)?)?;
+    Ok(ConvTranspose2d::new(w, Some(b), config))
+}
+
+/// PyTorch's batch norm constants: running averages move by 0.1 of the batch statistic per
+/// training forward pass; ε = 1e-5 in the denominator.
+pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
+pub const BATCH_NORM_EPS: f64 = 1e-5;
+
+/// Batch normalization over dimension 1 of `(n, features)` or `(n, features, h, w)` input, as
+/// PyTorch's `BatchNorm1d`/`BatchNorm2d` (affine, tracking running statistics).
+///
+/// Training mode (`train = true`) normalizes with the batch's mean and biased variance over every
+/// dimension but 1, and moves the running mean and the running *unbiased* variance towards them
+/// ([`BATCH_NORM_MOMENTUM`]). Evaluation mode normalizes with the running statistics, so each
+/// row's output depends on that row alone. The scale γ and shift β are parameters (`weight`,
+/// `bias`); the running statistics are buffers (`running_mean`, `running_var`), saved in
+/// checkpoints and never trained. Built from primitive ops, so it has gradients of any order.
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    features: usize,
+}
+
+impl BatchNorm {
+    /// γ = 1, β = 0 (PyTorch's init); running mean 0, running variance 1.
+    pub fn new(vars: &Vars, features: usize) -> Result<Self> {
+        let dev = vars.device().clone();
+        Self::with_scale(vars, Tensor::ones(features, DType::F32, &dev)?)
+    }
+
+    /// With the initial scale γ = `scale` (shape `(features,)`; DCGAN draws it from N(1, 0.02)).
+    pub fn with_scale(vars: &Vars, scale: Tensor) -> Result<Self> {
+        let features = scale.elem_count();
+        let dev = vars.device().clone();
+        let zeros = Tensor::zeros(features, DType::F32, &dev)?;
+        Ok(Self {
+            weight: vars.param("weight", scale)?,
+            bias: vars.param("bias", zeros.clone())?,
+            running_mean: vars.buffer("running_mean", zeros)?,
+            running_var: vars.buffer("running_var", Tensor::ones(features, DType::F32, &dev)?)?,
+            features,
+        })
+    }
+
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Copies of the running mean and variance (copies, so that a later training pass cannot
+    /// change values an evaluation graph holds).
+    pub fn running_stats(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.running_mean.as_tensor().copy()?,
+            self.running_var.as_tensor().copy()?,
+        ))
+    }
+}
+
+impl ModuleT for BatchNorm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if xs.rank() < 2 || xs.dim(1)? != self.features {
+            bail!(
+                "batch norm over {} features got input of shape {:?}",
+                self.features,
+                xs.shape()
+            );
+        }
+        let reduce: Vec<usize> = (0..xs.rank()).filter(|&d| d != 1).collect();
+        let mut stat_shape = vec![1; xs.rank()];
+        stat_shape[1] = self.features;
+        let (centered, var) = if train {
+            let count = xs.elem_count() / self.features;
+            if count < 2 {
+                bail!(
+                    "batch norm in training mode needs at least 2 values per feature, got input of shape {:?}",
+                    xs.shape()
+                );
+            }
+            let mean = xs.mean_keepdim(reduce.clone())?;
+            let centered = xs.broadcast_sub(&mean)?;
+            let var = centered.sqr()?.mean_keepdim(reduce)?;
+            let m = BATCH_NORM_MOMENTUM;
+            let unbiased = count as f64 / (count as f64 - 1.0);
+            let (rm, rv) = self.running_stats()?;
+            self.running_mean
+                .set(&((rm * (1.0 - m))? + (mean.detach().flatten_all()? * m)?)?)?;
+            self.running_var
+                .set(&((rv * (1.0 - m))? + (var.detach().flatten_all()? * (m * unbiased))?)?)?;
+            (centered, var)
+        } else {
+            let (rm, rv) = self.running_stats()?;
+            (
+                xs.broadcast_sub(&rm.reshape(stat_shape.as_slice())?)?,
+                rv.reshape(stat_shape.as_slice())?,
+            )
+        };
+        let normalized = centered.broadcast_div(&(var + BATCH_NORM_EPS)?.sqrt()?)?;
+        normalized
+            .broadcast_mul(&self.weight.reshape(stat_shape.as_slice())?)?
+            .broadcast_add(&self.bias.reshape(stat_shape.as_slice())?)
+    }
 }
 
 /// An MLP: `input → hidden[0] → … → output`, `activation` after every hidden layer and

@@ -8,9 +8,8 @@
 //! the same σ as the training pass before it (for the same W).
 
 use candle_core::{Module, ModuleT, Result, Tensor, Var};
-use candle_nn::{Conv2d, Conv2dConfig};
 
-use crate::nn::Linear;
+use crate::nn::{conv2d_forward, Conv2dConfig, Linear};
 use crate::{init, SeededRng, Vars};
 
 /// Power-iteration steps run once at construction (PyTorch's parametrized spectral norm does 15),
@@ -124,9 +123,20 @@ impl SnLinear {
             init::default_weight(rng, (out_dim, in_dim), in_dim, &dev)?,
         )?;
         let b = vars.param("bias", init::default_bias(rng, out_dim, in_dim, &dev)?)?;
+        Self::from_parameters(w, b, vars, rng)
+    }
+
+    /// Spectral norm on an already registered `weight` `(out, in)` and `bias` `(out,)` (e.g. with
+    /// another initialization); registers the buffers `u`, `v` in `vars`.
+    pub fn from_parameters(
+        weight: Tensor,
+        bias: Tensor,
+        vars: &Vars,
+        rng: &mut SeededRng,
+    ) -> Result<Self> {
         Ok(Self {
-            sn: SpectralNorm::new(w, vars, rng)?,
-            bias: b,
+            sn: SpectralNorm::new(weight, vars, rng)?,
+            bias,
         })
     }
 
@@ -163,9 +173,21 @@ impl SnConv2d {
         let shape = (out_channels, in_channels / config.groups, kernel, kernel);
         let w = vars.param("weight", init::default_weight(rng, shape, fan_in, &dev)?)?;
         let b = vars.param("bias", init::default_bias(rng, out_channels, fan_in, &dev)?)?;
+        Self::from_parameters(w, b, config, vars, rng)
+    }
+
+    /// Spectral norm on an already registered `weight` `(out, in, kh, kw)` and `bias` `(out,)`
+    /// (e.g. with another initialization); registers the buffers `u`, `v` in `vars`.
+    pub fn from_parameters(
+        weight: Tensor,
+        bias: Tensor,
+        config: Conv2dConfig,
+        vars: &Vars,
+        rng: &mut SeededRng,
+    ) -> Result<Self> {
         Ok(Self {
-            sn: SpectralNorm::new(w, vars, rng)?,
-            bias: b,
+            sn: SpectralNorm::new(weight, vars, rng)?,
+            bias,
             config,
         })
     }
@@ -177,11 +199,11 @@ impl SnConv2d {
 
 impl ModuleT for SnConv2d {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Conv2d::new(
-            self.sn.normalized_weight(train)?,
-            Some(self.bias.clone()),
-            self.config,
+        conv2d_forward(
+            xs,
+            &self.sn.normalized_weight(train)?,
+            Some(&self.bias),
+            &self.config,
         )
-        .forward(xs)
     }
 }

@@ -9,6 +9,12 @@
 //! initialized at `decoder_std`. With a learned s the ELBO is a proper likelihood bound and s
 //! shrinks towards the data's residual spread; a fixed s acts as a reconstruction weight.
 //!
+//! Architectures (parameter `arch`): `Mlp` (the default), or `Dcgan` for `[C, S, S]` images: a
+//! [`ConvDiscriminator`] without normalization as the encoder (its linear layer outputs μ and
+//! log σ²) and a [`ConvGenerator`] without batch norm and with an identity output as the decoder
+//! (the Gaussian mean), both with PyTorch's default init and the `activation` parameter. Without
+//! batch norm, training and evaluation compute the same function.
+//!
 //! Metrics (nats per example): `train_step` reports `loss` (the minimized −reconstruction + β·KL),
 //! `train_elbo`, `train_reconstruction` (−E log p(x|z)) and `train_kl`; `evaluate` reports
 //! `elbo`, `reconstruction`, `kl` and `mse` on a held-out batch, always with the same noise
@@ -17,14 +23,18 @@
 use std::f64::consts::PI;
 use std::path::Path;
 
-use candle_core::{DType, Device, ModuleT, Tensor};
+use candle_core::{DType, Device, Tensor};
 use ganbench_plugin_api::{
     Batch, Description, Metrics, ParamSpec, Params, PluginResult, Samples, Trainer, TrialConfig,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, Stateful};
-use crate::gan::{check_batch, scalar};
+use crate::dcgan::{
+    ConvDiscriminator, ConvDiscriminatorConfig, ConvGenerator, ConvGeneratorConfig, ConvInit,
+    ImageShape, Normalization,
+};
+use crate::gan::{arch_spec, channels_spec, check_batch, conv_channels, scalar, SAMPLE_CHUNK};
 use crate::nn::{Activation, Mlp, MlpConfig, Network};
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::{stream, SeededRng};
@@ -77,7 +87,19 @@ pub fn param_specs() -> Vec<ParamSpec> {
             false,
             "add decoder noise to samples (otherwise samples are decoder means)",
         ),
+        arch_spec(),
+        channels_spec(32),
     ]
+}
+
+/// Which networks a [`VaeTrainer`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum VaeArch {
+    /// [`Mlp`]s of `hidden` widths.
+    #[default]
+    Mlp,
+    /// A conv encoder and a transposed-conv decoder of base width `channels`.
+    Dcgan { channels: usize },
 }
 
 /// Everything that defines a VAE trainer.
@@ -93,6 +115,9 @@ pub struct VaeConfig {
     pub sample_noise: bool,
     pub batch_size: usize,
     pub adam: AdamConfig,
+    /// Missing in checkpoints written before architectures existed: those are MLPs.
+    #[serde(default)]
+    pub arch: VaeArch,
 }
 
 impl VaeConfig {
@@ -119,6 +144,10 @@ impl VaeConfig {
                 beta2: params.f64("beta2")?,
                 eps: 1e-8,
             },
+            arch: match conv_channels(params, data_shape)? {
+                None => VaeArch::Mlp,
+                Some(channels) => VaeArch::Dcgan { channels },
+            },
         })
     }
 
@@ -140,8 +169,8 @@ pub struct VaeTrainer {
     config: VaeConfig,
     device: Device,
     vars: Vars,
-    encoder: Mlp,
-    decoder: Mlp,
+    encoder: Box<dyn Network>,
+    decoder: Box<dyn Network>,
     /// Shape `(data_len,)`; a parameter when learned, a constant otherwise.
     log_var: Tensor,
     opt: Adam,
@@ -175,16 +204,38 @@ impl VaeTrainer {
             output_activation: Activation::Identity,
             spectral_norm: false,
         };
-        let encoder = Mlp::new(
-            &enc,
-            &vars.pp("enc"),
-            &mut SeededRng::with_stream(seed, stream::D_INIT),
-        )?;
-        let decoder = Mlp::new(
-            &dec,
-            &vars.pp("dec"),
-            &mut SeededRng::with_stream(seed, stream::G_INIT),
-        )?;
+        let enc_rng = &mut SeededRng::with_stream(seed, stream::D_INIT);
+        let dec_rng = &mut SeededRng::with_stream(seed, stream::G_INIT);
+        let (encoder, decoder): (Box<dyn Network>, Box<dyn Network>) = match config.arch {
+            VaeArch::Mlp => (
+                Box::new(Mlp::new(&enc, &vars.pp("enc"), enc_rng)?),
+                Box::new(Mlp::new(&dec, &vars.pp("dec"), dec_rng)?),
+            ),
+            VaeArch::Dcgan { channels } => {
+                let image = ImageShape::from_data_shape(&config.data_shape).map_err(Error::msg)?;
+                let enc = ConvDiscriminatorConfig {
+                    image,
+                    channels,
+                    normalization: Normalization::None,
+                    activation: config.activation,
+                    outputs: 2 * config.latent_dim,
+                    init: ConvInit::PyTorch,
+                };
+                let dec = ConvGeneratorConfig {
+                    latent_dim: config.latent_dim,
+                    image,
+                    channels,
+                    batch_norm: false,
+                    activation: config.activation,
+                    output_activation: Activation::Identity,
+                    init: ConvInit::PyTorch,
+                };
+                (
+                    Box::new(ConvDiscriminator::new(&enc, &vars.pp("enc"), enc_rng)?),
+                    Box::new(ConvGenerator::new(&dec, &vars.pp("dec"), dec_rng)?),
+                )
+            }
+        };
         let init = Tensor::full((2.0 * config.decoder_std.ln()) as f32, d, device)?;
         let log_var = if config.learned_variance {
             vars.param("dec.log_var", init)?
@@ -218,7 +269,7 @@ impl VaeTrainer {
         let h = self.encoder.forward_t(&x, train)?;
         let (mu, log_var_z) = (h.narrow(1, 0, l)?, h.narrow(1, l, l)?);
         let z = (&mu + (eps * (&log_var_z * 0.5)?.exp()?)?)?;
-        let mean = self.decoder.forward_t(&z, train)?;
+        let mean = self.decoder.forward_t(&z, train)?.flatten_from(1)?;
         let sq = (&x - &mean)?.sqr()?;
         // −log N(x; mean, s²) summed over dimensions: ½ Σ [(x − mean)²/s² + log s² + log 2π].
         let inv_var = self.log_var.neg()?.exp()?;
@@ -275,7 +326,20 @@ impl VaeTrainer {
     pub fn generate_samples(&self, n: usize, seed: u64) -> Result<Samples> {
         let mut rng = SeededRng::with_stream(seed, stream::SAMPLE);
         let z = rng.normal((n, self.config.latent_dim), &self.device)?;
-        let mut x = self.decoder.forward_t(&z, false)?;
+        let mut x = match self.config.arch {
+            VaeArch::Mlp => self.decoder.forward_t(&z, false)?,
+            // Conv activations of thousands of samples at once would take gigabytes.
+            VaeArch::Dcgan { .. } => {
+                let chunks = (0..n)
+                    .step_by(SAMPLE_CHUNK)
+                    .map(|i| {
+                        let z = z.narrow(0, i, SAMPLE_CHUNK.min(n - i))?;
+                        self.decoder.forward_t(&z, false)?.flatten_from(1)
+                    })
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Tensor::cat(&chunks, 0)?
+            }
+        };
         if self.config.sample_noise {
             let std = (&self.log_var * 0.5)?.exp()?;
             x = (x + rng

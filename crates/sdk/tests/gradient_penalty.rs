@@ -1,70 +1,18 @@
 //! The gradient penalty's gradient with respect to the critic's weights, against central finite
-//! differences in f64, for an MLP critic and a small conv critic.
+//! differences in f64, for MLP critics, a small conv critic and the DCGAN critics (no
+//! normalization, and spectral norm) on 1×28×28 images.
+
+mod common;
 
 use candle_core::{DType, Device, Module, ModuleT, Result, Tensor, Var};
 use candle_nn::Conv2dConfig;
+use common::fd_relative_error;
+use ganbench_sdk::dcgan::{ConvDiscriminator, ConvDiscriminatorConfig, ConvInit, Normalization};
 use ganbench_sdk::gp::{check_double_backward, gradient_penalty};
 use ganbench_sdk::nn::{conv2d, leaky_relu, linear};
-use ganbench_sdk::{Activation, Mlp, MlpConfig, SeededRng, Vars};
+use ganbench_sdk::{Activation, ImageShape, Mlp, MlpConfig, SeededRng, Vars};
 
 const LAMBDA: f64 = 10.0;
-
-/// max over parameters of ‖fd − analytic‖ / ‖analytic‖, where `penalty` evaluates the penalty
-/// with fixed interpolation factors.
-fn fd_relative_error(vars: &Vars, penalty: &dyn Fn() -> Result<Tensor>) -> f64 {
-    let p = penalty().unwrap();
-    let grads = p.backward().unwrap();
-    let h = 1e-6;
-    let mut worst = 0f64;
-    for (name, var) in vars.params() {
-        // A piecewise-linear critic's input gradient does not depend on the biases (only through
-        // the locally constant activation pattern): candle then has no gradient entry, i.e. zero.
-        let analytic = match grads.get(var.as_tensor()) {
-            Some(g) => g.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
-            None => vec![0.0; var.elem_count()],
-        };
-        let base = var
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap();
-        let shape = var.shape().clone();
-        let mut fd = Vec::with_capacity(base.len());
-        for i in 0..base.len() {
-            let eval = |delta: f64| {
-                let mut w = base.clone();
-                w[i] += delta;
-                var.set(&Tensor::from_vec(w, shape.clone(), &Device::Cpu).unwrap())
-                    .unwrap();
-                penalty().unwrap().to_scalar::<f64>().unwrap()
-            };
-            fd.push((eval(h) - eval(-h)) / (2.0 * h));
-        }
-        var.set(&Tensor::from_vec(base, shape, &Device::Cpu).unwrap())
-            .unwrap();
-        let diff = fd
-            .iter()
-            .zip(&analytic)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let norm = analytic.iter().map(|a| a * a).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            let fd_max = fd.iter().fold(0f64, |m, x| m.max(x.abs()));
-            eprintln!("{name}: no gradient; finite differences at most {fd_max:.1e}");
-            assert!(
-                fd_max < 1e-8,
-                "{name}: finite differences {fd_max}, but no analytic gradient"
-            );
-            continue;
-        }
-        let rel = diff / norm;
-        eprintln!("{name}: relative error {rel:.2e} (gradient norm {norm:.3e})");
-        worst = worst.max(rel);
-    }
-    worst
-}
 
 fn random(rng: &mut SeededRng, shape: &[usize], scale: f64) -> Tensor {
     (rng.normal(shape, &Device::Cpu)
@@ -159,6 +107,71 @@ fn conv_critic_penalty_gradient_matches_finite_differences() {
     };
     let err = fd_relative_error(&vars, &penalty);
     eprintln!("conv critic: worst relative error {err:.2e}");
+    assert!(err < 1e-5, "{err}");
+}
+
+/// A DCGAN critic on 1×28×28 (1 → 2×14×14 → 4×7×7 → 1), in f64, with PyTorch's init so that
+/// the penalty's gradient is far from zero.
+fn dcgan_critic(
+    normalization: Normalization,
+    vars: &Vars,
+    rng: &mut SeededRng,
+) -> ConvDiscriminator {
+    let config = ConvDiscriminatorConfig {
+        image: ImageShape::from_data_shape(&[1, 28, 28]).unwrap(),
+        channels: 2,
+        normalization,
+        activation: Activation::LeakyRelu(0.2),
+        outputs: 1,
+        init: ConvInit::PyTorch,
+    };
+    ConvDiscriminator::new(&config, vars, rng).unwrap()
+}
+
+#[test]
+fn dcgan_critic_penalty_gradient_matches_finite_differences() {
+    // The WGAN-GP critic: strided 4×4 convs without normalization (double backward runs through
+    // conv2d's input gradient, a transposed convolution, and back).
+    let vars = Vars::new(DType::F64, &Device::Cpu);
+    let mut rng = SeededRng::new(31);
+    let critic = dcgan_critic(Normalization::None, &vars, &mut rng);
+    let real = random(&mut rng, &[3, 1, 28, 28], 1.0);
+    let fake = random(&mut rng, &[3, 1, 28, 28], 0.5);
+    let penalty = || {
+        let mut r = SeededRng::new(2);
+        gradient_penalty(
+            |x: &Tensor| critic.forward_t(x, true),
+            &real,
+            &fake,
+            &mut r,
+            LAMBDA,
+        )
+    };
+    let err = fd_relative_error(&vars, &penalty);
+    eprintln!("DCGAN critic: worst relative error {err:.2e}");
+    assert!(err < 1e-5, "{err}");
+}
+
+#[test]
+fn spectral_norm_dcgan_critic_penalty_gradient_matches_finite_differences() {
+    // With train = false the stored u, v are constants, so the penalty is a function of W alone.
+    let vars = Vars::new(DType::F64, &Device::Cpu);
+    let mut rng = SeededRng::new(32);
+    let critic = dcgan_critic(Normalization::SpectralNorm, &vars, &mut rng);
+    let real = random(&mut rng, &[2, 1, 28, 28], 1.0);
+    let fake = random(&mut rng, &[2, 1, 28, 28], 1.0);
+    let penalty = || {
+        let mut r = SeededRng::new(4);
+        gradient_penalty(
+            |x: &Tensor| critic.forward_t(x, false),
+            &real,
+            &fake,
+            &mut r,
+            LAMBDA,
+        )
+    };
+    let err = fd_relative_error(&vars, &penalty);
+    eprintln!("spectral-norm DCGAN critic: worst relative error {err:.2e}");
     assert!(err < 1e-5, "{err}");
 }
 

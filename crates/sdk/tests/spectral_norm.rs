@@ -139,3 +139,30 @@ fn training_forward_runs_one_power_iteration_and_eval_none() {
     assert_eq!(u(&twin_vars), u(&vars));
     assert_eq!(vars.buffers().len(), 2);
 }
+
+#[test]
+fn dcgan_critic_normalizes_every_conv_and_linear_layer() {
+    use ganbench_sdk::dcgan::{
+        ConvDiscriminator, ConvDiscriminatorConfig, ConvInit, ImageShape, Normalization,
+    };
+    let vars = Vars::new(DType::F32, &Device::Cpu);
+    let config = ConvDiscriminatorConfig {
+        image: ImageShape::from_data_shape(&[1, 16, 16]).unwrap(),
+        channels: 4,
+        normalization: Normalization::SpectralNorm,
+        activation: ganbench_sdk::Activation::LeakyRelu(0.2),
+        outputs: 1,
+        init: ConvInit::Dcgan,
+    };
+    let d = ConvDiscriminator::new(&config, &vars, &mut SeededRng::new(7)).unwrap();
+    let layers = d.spectral_layers();
+    // conv0 (4 × 1·4·4), conv1 (8 × 4·4·4), fc (1 × 8·4·4).
+    let shapes: Vec<Vec<usize>> = layers.iter().map(|l| l.weight().dims().to_vec()).collect();
+    assert_eq!(shapes, [vec![4, 1, 4, 4], vec![8, 4, 4, 4], vec![1, 128]]);
+    for sn in layers {
+        let err = check(sn, 500);
+        assert!(err < 1e-3, "{err}");
+    }
+    // Two buffers (u, v) per layer, no batch norm statistics.
+    assert_eq!(vars.buffers().len(), 6);
+}

@@ -1,7 +1,8 @@
 //! The `lsgan` plugin: least-squares GAN (Mao et al. 2017), a loadable library built on the SDK.
 //!
 //! The whole plugin is a loss (D pushes real scores to `b` and fake ones to `a`, G pushes fake
-//! scores to `c`) plugged into the SDK's generic GAN trainer; see docs/plugins.md.
+//! scores to `c`) plugged into the SDK's generic GAN trainer; see docs/plugins.md. Like every
+//! GAN plugin it takes `arch = Mlp | Dcgan` (the DCGAN with batch norm, as in the LSGAN paper).
 
 use ganbench_sdk::candle::{Result, Tensor};
 use ganbench_sdk::gan::{self, GanDefaults};
@@ -51,3 +52,31 @@ impl Plugin for Lsgan {
 }
 
 ganbench_sdk::export_plugin!(Lsgan);
+
+#[cfg(test)]
+mod tests {
+    use ganbench_sdk::testing::{random_training, toy_step, toy_trainer, trainer};
+
+    #[test]
+    fn trains_through_the_declaration() {
+        let mut t = toy_trainer(super::declaration(), &["hidden=16", "batch_size=8"], 1);
+        let m = toy_step(&mut t);
+        assert!(m.iter().all(|(_, v)| v.is_finite()), "{m:?}");
+        assert!(t.describe().unwrap().architecture.contains("least-squares"));
+    }
+
+    #[test]
+    fn dcgan_trains_every_parameter_on_images() {
+        let shape = [1, 28, 28];
+        let set = ["arch=Dcgan", "channels=4", "batch_size=8"];
+        let mut t = trainer(super::declaration(), &set, 1, &shape).unwrap();
+        let arch = t.describe().unwrap().architecture;
+        assert!(arch.contains("(leaky_relu(0.2), batch norm)"), "{arch}");
+        let (metrics, unchanged) = random_training(&mut t, &shape, 2, 3);
+        assert!(unchanged.is_empty(), "not trained: {unchanged:?}");
+        assert!(
+            metrics.iter().flatten().all(|(_, v)| v.is_finite()),
+            "{metrics:?}"
+        );
+    }
+}

@@ -1,12 +1,14 @@
-//! The `wgan-gp` plugin: Wasserstein GAN with gradient penalty (Gulrajani et al. 2017) on MLPs.
+//! The `wgan-gp` plugin: Wasserstein GAN with gradient penalty (Gulrajani et al. 2017).
 //!
 //! The critic minimizes E[D(G(z))] − E[D(x)] + λ·E[(‖∇D(x̂)‖₂ − 1)²] and takes `n_critic` steps
 //! per generator step. Defaults follow the paper: λ = 10, n_critic = 5, Adam β = (0.5, 0.9).
 //! Metrics add `gp` (the weighted penalty) and `wasserstein` (E[D(x)] − E[D(G(z))]).
+//! With `arch = Dcgan` the critic has no batch norm (the penalty is per example, and the paper
+//! drops it for that reason); the generator keeps its batch norm.
 
-use ganbench_sdk::gan::{self, GanDefaults};
+use ganbench_sdk::gan::{self, GanConfig, GanDefaults};
 use ganbench_sdk::plugin_api::{ParamSpec, Plugin, PluginResult, Trainer, TrialConfig};
-use ganbench_sdk::{loss, GanTrainer, GradientPenalty};
+use ganbench_sdk::{device, loss, GanTrainer, GradientPenalty};
 
 /// The plugin type registered under the name `wgan-gp`.
 pub struct WganGp;
@@ -44,8 +46,12 @@ impl Plugin for WganGp {
         let gp = GradientPenalty {
             lambda: config.params.f64("lambda")?,
         };
-        Ok(Box::new(GanTrainer::from_trial(
-            config,
+        let gan_config =
+            GanConfig::from_params(&config.params, &config.data_shape)?.without_critic_batch_norm();
+        Ok(Box::new(GanTrainer::from_config(
+            gan_config,
+            config.seed,
+            &device(&config.device)?,
             Box::new(loss::Wasserstein),
             Some(Box::new(gp)),
         )?))
@@ -56,7 +62,7 @@ ganbench_sdk::export_plugin!(WganGp);
 
 #[cfg(test)]
 mod tests {
-    use ganbench_sdk::testing::{toy_step, toy_trainer};
+    use ganbench_sdk::testing::{random_training, toy_step, toy_trainer, trainer};
 
     #[test]
     fn defaults_and_metrics() {
@@ -80,5 +86,27 @@ mod tests {
             (default("lambda"), default("beta1"), default("beta2")),
             ("10".into(), "0.5".into(), "0.9".into())
         );
+    }
+
+    #[test]
+    fn dcgan_critic_without_batch_norm_trains_on_images() {
+        let shape = [1, 28, 28];
+        let set = ["arch=Dcgan", "channels=4", "batch_size=8", "n_critic=2"];
+        let mut t = trainer(super::declaration(), &set, 1, &shape).unwrap();
+        let arch = t.describe().unwrap().architecture;
+        assert!(
+            arch.contains("D: DCGAN 1×28×28→4×14×14→8×7×7→1 (leaky_relu(0.2), no normalization)")
+                && arch.contains("(batch norm, relu, output tanh)"),
+            "{arch}"
+        );
+        let (metrics, unchanged) = random_training(&mut t, &shape, 2, 3);
+        // The critic's output bias cancels in E[D(x)] − E[D(G(z))] and does not move ∇ₓD:
+        // it never has a gradient. Every other parameter trains.
+        assert_eq!(unchanged, ["d.fc.bias"]);
+        assert!(
+            metrics.iter().flatten().all(|(_, v)| v.is_finite()),
+            "{metrics:?}"
+        );
+        assert!(metrics[0].iter().any(|(k, v)| k == "gp" && *v > 0.0));
     }
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# ms per training iteration, candle (ganbench's plugins) against PyTorch (bench/pytorch_iteration.py:
+# the same architectures, batches, optimizers and thread count), side by side in one run.
+#
+#   bench/compare-pytorch.sh [--threads N] [--warmup N] [--iters N] [--only toy dcgan …]
+#
+# Installs PyTorch into bench/.venv (git-ignored) when it is missing: PyPI's Linux torch wheel
+# without its CUDA dependencies (several GB of nvidia-* wheels), plus stub CUDA libraries so that
+# it imports on a CPU-only machine (bench/torch_cuda_stubs.py). Runs both benchmarks, alternating
+# candle and PyTorch per model so that load on a shared machine hits both alike, prints both tables
+# and ends with one line: `ratio toy=<candle/pytorch> wgan-gp=<…> dcgan=<…> vae=<…>`.
+#
+# Environment: TORCH_VERSION (default 2.15.0), CARGO_TARGET_DIR as usual.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+threads=1 warmup=10 iters=50 only=(toy wgan-gp dcgan vae)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads) threads=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --iters) iters=$2; shift 2 ;;
+        --only) shift; only=(); while [ $# -gt 0 ] && [[ $1 != --* ]]; do only+=("$1"); shift; done ;;
+        *) echo "compare-pytorch: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+    esac
+done
+
+venv=$repo/bench/.venv
+python=$venv/bin/python
+torch_version=${TORCH_VERSION:-2.15.0}
+if ! "$python" -c "import torch" 2>/dev/null; then
+    echo "compare-pytorch: installing torch $torch_version (CPU use only) into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "torch==$torch_version"
+    # torch's pure-Python dependencies (its METADATA minus the CUDA wheels and triton).
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        filelock "typing-extensions>=4.13" "setuptools>=77.0.3" "sympy>=1.13.3" "networkx>=2.5.1" \
+        jinja2 "fsspec>=0.8.5" numpy
+    "$python" bench/torch_cuda_stubs.py "$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch/lib"
+    "$python" -c "import torch; assert not torch.cuda.is_available(); print('compare-pytorch: torch', torch.__version__, 'imports')" >&2
+fi
+
+echo "compare-pytorch: building the candle benchmark (release)" >&2
+cargo build --release --quiet -p ganbench-bench
+bin=${CARGO_TARGET_DIR:-$repo/target}/release/iteration
+
+common=(--threads "$threads" --warmup "$warmup" --iters "$iters")
+candle_rows=() torch_rows=() candle_head="" torch_head=""
+for model in "${only[@]}"; do
+    c=$("$bin" "${common[@]}" --only "$model")
+    t=$(OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" bench/pytorch_iteration.py "${common[@]}" --only "$model")
+    candle_head=$(echo "$c" | head -2) torch_head=$(echo "$t" | head -2)
+    candle_rows+=("$(echo "$c" | sed -n 3p)") torch_rows+=("$(echo "$t" | sed -n 3p)")
+done
+
+echo "$candle_head"; printf '%s\n' "${candle_rows[@]}"; echo
+echo "$torch_head"; printf '%s\n' "${torch_rows[@]}"; echo
+
+ratios=()
+for i in "${!only[@]}"; do
+    c=$(echo "${candle_rows[$i]}" | awk '{print $3}')
+    t=$(echo "${torch_rows[$i]}" | awk '{print $3}')
+    ratios+=("${only[$i]}=$(awk -v c="$c" -v t="$t" 'BEGIN { printf "%.2f", c / t }')")
+done
+echo "ratio ${ratios[*]}"

@@ -1,0 +1,80 @@
+//! The evaluation feature extractor of image sweeps, between the runner (which never links candle)
+//! and `ganbench-features` (which does).
+//!
+//! The parent process finds or trains the extractor once per dataset, in the cache next to the
+//! database, before any worker starts: parallel workers would otherwise all train the same network
+//! at once. Workers then only load the file the task names.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ganbench_data::ImageDataset;
+use ganbench_features::{
+    load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, TrainConfig,
+    TrainingData,
+};
+use ganbench_metrics::FeatureExtractor;
+use ganbench_sdk::candle::Device;
+
+/// The extractor's weights for `images`, trained now if the cache under `cache_dir` has none.
+/// Says on stderr what it did (training takes a while; a reused file is worth knowing about).
+pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<PathBuf> {
+    let shape = InputShape::from_dims(&images.image_shape())?;
+    let (train_pixels, held_pixels) = (images.train().all_f32(), images.held_out().all_f32());
+    let name = ganbench_data::Dataset::name(images);
+    let data = TrainingData {
+        name: &name,
+        content_hash: images.content_hash(),
+        train: LabeledImages {
+            images: &train_pixels,
+            labels: images.train().labels(),
+            shape,
+        },
+        held_out: LabeledImages {
+            images: &held_pixels,
+            labels: images.held_out().labels(),
+            shape,
+        },
+    };
+    let path = ganbench_features::cache_path(cache_dir, images.content_hash())?;
+    if !path.exists() {
+        eprintln!(
+            "training the evaluation feature extractor for {name} ({} images; once per dataset, \
+             cached in {})",
+            images.train().len(),
+            path.display()
+        );
+    }
+    let (extractor, outcome) =
+        load_or_train(cache_dir, &data, &TrainConfig::default(), &Device::Cpu)
+            .with_context(|| format!("preparing the feature extractor for {name}"))?;
+    let accuracy = extractor
+        .held_out_accuracy()
+        .map_or("unknown".to_string(), |a| format!("{:.2}%", 100.0 * a));
+    match outcome {
+        CacheOutcome::Loaded => {
+            eprintln!("feature extractor: {} (held-out accuracy {accuracy})", path.display())
+        }
+        CacheOutcome::Trained | CacheOutcome::Retrained { .. } => eprintln!(
+            "feature extractor trained: held-out accuracy {accuracy}, saved to {}",
+            path.display()
+        ),
+    }
+    Ok(path)
+}
+
+/// Loads prepared weights for images of `shape` (C, H, W) as the runner's extractor.
+pub fn load(path: &Path, shape: &[usize]) -> Result<Arc<dyn FeatureExtractor>> {
+    let shape = InputShape::from_dims(shape)?;
+    let extractor = CnnExtractor::load(path, shape, &Device::Cpu)
+        .with_context(|| format!("loading the feature extractor {}", path.display()))?;
+    Ok(Arc::new(extractor))
+}
+
+/// Where a database's extractors are cached: beside it.
+pub fn cache_dir(db: &Path) -> PathBuf {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}

@@ -1,0 +1,169 @@
+//! `ganbench metrics` end to end: the metrics of the reference fixtures, and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{run, run_json};
+use ganbench_data::npy::write_npy;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/metrics/tests/fixtures/reference")
+        .join(name)
+}
+
+fn reference() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn metrics_of_the_reference_fixtures_match_the_reference_values() {
+    let real = fixture("d16_real.npy");
+    let fake = fixture("d16_fake.npy");
+    let args = [
+        "metrics",
+        "--real",
+        real.to_str().unwrap(),
+        "--fake",
+        fake.to_str().unwrap(),
+        "--kid-subsets",
+        "10",
+        "--kid-subset-size",
+        "100",
+        "--json",
+    ];
+    let out = run_json(&args);
+    let want = &reference()["cases"]["d16"];
+    assert_eq!(
+        (out["n_real"].as_u64(), out["n_fake"].as_u64()),
+        (Some(500), Some(400))
+    );
+    assert_eq!(out["dim"].as_u64(), Some(16));
+    assert_eq!(out["kid_subset_size"].as_u64(), Some(100));
+    // The .npy reader narrows to f32, so agreement is to f32 precision, not f64's.
+    let fid = out["fid"].as_f64().unwrap();
+    let want_fid = want["fid"].as_f64().unwrap();
+    assert!(
+        (fid - want_fid).abs() < 1e-5 * want_fid,
+        "{fid} vs {want_fid}"
+    );
+    for key in ["precision", "recall", "density", "coverage"] {
+        let (got, expected) = (out[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+        assert!((got - expected).abs() < 1e-9, "{key}: {got} vs {expected}");
+    }
+    // Another subset draw than torch-fidelity's, but the same distribution pair: a KID of the
+    // reference's size, with a spread.
+    let kid = out["kid_mean"].as_f64().unwrap();
+    let want_kid = want["kid"]["mean"].as_f64().unwrap();
+    assert!(
+        (kid - want_kid).abs() < 0.5 * want_kid,
+        "{kid} vs {want_kid}"
+    );
+    assert!(out["kid_std"].as_f64().unwrap() > 0.0);
+
+    // The table shows the same values.
+    let (code, stdout, stderr) = run(&args[..args.len() - 1]);
+    assert_eq!(code, 0, "{stderr}");
+    for name in [
+        "fid",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "no {name} row:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains(&format!("{fid:.6}")), "{stdout}");
+}
+
+#[test]
+fn bad_input_exits_with_status_2_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.npy");
+    write_npy(
+        &good,
+        &(0..40).map(|i| i as f32 * 0.1).collect::<Vec<_>>(),
+        &[10, 4],
+    )
+    .unwrap();
+    let narrow = dir.path().join("narrow.npy");
+    write_npy(&narrow, &[0.5; 30], &[10, 3]).unwrap();
+    let mut values: Vec<f32> = (0..40).map(|i| i as f32).collect();
+    values[4 * 7 + 2] = f32::NAN;
+    let nan = dir.path().join("nan.npy");
+    write_npy(&nan, &values, &[10, 4]).unwrap();
+    let idx = dir.path().join("train-images-idx3-ubyte");
+    std::fs::write(&idx, [0u8, 0, 8, 3]).unwrap();
+    let missing = dir.path().join("missing.npy");
+    let text = dir.path().join("samples.csv");
+    std::fs::write(&text, "1,2\n").unwrap();
+
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            vec![path(&missing), path(&good)],
+            vec![path(&missing), "no such file".into()],
+        ),
+        (
+            vec![path(&good), path(&narrow)],
+            vec![path(&good), path(&narrow), "4 values per sample".into()],
+        ),
+        (
+            vec![path(&good), path(&nan)],
+            vec![path(&nan), "row 7, column 2 is NaN".into()],
+        ),
+        (
+            vec![path(&idx), path(&good)],
+            vec![
+                path(&idx),
+                "IDX input needs --features".into(),
+                "not wired yet".into(),
+            ],
+        ),
+        (
+            vec![path(&good), path(&text)],
+            vec![path(&text), "pass an .npy".into()],
+        ),
+    ];
+    for (files, expected) in cases {
+        let args = ["metrics", "--real", &files[0], "--fake", &files[1]];
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        for e in expected {
+            assert!(stderr.contains(&e), "{args:?}: `{e}` not in {stderr}");
+        }
+    }
+
+    let (code, _, stderr) = run(&[
+        "metrics",
+        "--real",
+        &path(&good),
+        "--fake",
+        &path(&good),
+        "--features",
+        "extractor:mnist",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("extractor:mnist") && stderr.contains("not wired"),
+        "{stderr}"
+    );
+    // Too few samples for k = 5 neighbours is the user's to fix as well.
+    let tiny = dir.path().join("tiny.npy");
+    write_npy(&tiny, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], &[3, 2]).unwrap();
+    let (code, _, stderr) = run(&["metrics", "--real", &path(&tiny), "--fake", &path(&tiny)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("needs at least 4 real samples, got 3"),
+        "{stderr}"
+    );
+}
