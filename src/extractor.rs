@@ -11,8 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ganbench_data::ImageDataset;
 use ganbench_features::{
-    load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, TrainConfig,
-    TrainingData,
+    load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, TrainConfig, TrainingData,
 };
 use ganbench_metrics::FeatureExtractor;
 use ganbench_sdk::candle::Device;
@@ -54,7 +53,10 @@ pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<PathBuf> {
         .map_or("unknown".to_string(), |a| format!("{:.2}%", 100.0 * a));
     match outcome {
         CacheOutcome::Loaded => {
-            eprintln!("feature extractor: {} (held-out accuracy {accuracy})", path.display())
+            eprintln!(
+                "feature extractor: {} (held-out accuracy {accuracy})",
+                path.display()
+            )
         }
         CacheOutcome::Trained | CacheOutcome::Retrained { .. } => eprintln!(
             "feature extractor trained: held-out accuracy {accuracy}, saved to {}",

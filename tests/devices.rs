@@ -14,14 +14,38 @@ fn cuda_from_a_cpu_build_says_how_to_build_and_starts_nothing() {
     let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/quickstart.ron");
     let text = std::fs::read_to_string(quickstart).unwrap();
     let cuda_sweep = dir.path().join("cuda.ron");
-    std::fs::write(&cuda_sweep, text.replacen("Sweep(", "Sweep(device: Cuda(1),", 1)).unwrap();
+    std::fs::write(
+        &cuda_sweep,
+        text.replacen("Sweep(", "Sweep(device: Cuda(1),", 1),
+    )
+    .unwrap();
     let db = dir.path().join("db.sqlite");
     let db = db.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
-        (&["train", "--plugin", "gan", "--steps", "1", "--device", "cuda:0"], "cuda:0"),
-        (&["run", quickstart, "--db", db, "--device", "cuda:2"], "cuda:2"),
+        (
+            &[
+                "train", "--plugin", "gan", "--steps", "1", "--device", "cuda:0",
+            ],
+            "cuda:0",
+        ),
+        (
+            &["run", quickstart, "--db", db, "--device", "cuda:2"],
+            "cuda:2",
+        ),
         (&["run", quickstart, "--db", db, "--gpus", "0,1"], "cuda:0"),
-        (&["run", quickstart, "--db", db, "--gpus", "1", "--jobs-per-gpu", "3"], "cuda:1"),
+        (
+            &[
+                "run",
+                quickstart,
+                "--db",
+                db,
+                "--gpus",
+                "1",
+                "--jobs-per-gpu",
+                "3",
+            ],
+            "cuda:1",
+        ),
         (&["run", cuda_sweep.to_str().unwrap(), "--db", db], "cuda:1"),
     ];
     for (args, device) in cases {
@@ -45,7 +69,10 @@ fn gpus_and_jobs_do_not_combine() {
     let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/quickstart.ron");
     let (code, _, stderr) = run(&["run", quickstart, "--gpus", "0", "--jobs", "2"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--jobs") && stderr.contains("--gpus"), "{stderr}");
+    assert!(
+        stderr.contains("--jobs") && stderr.contains("--gpus"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run(&["run", quickstart, "--jobs-per-gpu", "2"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--gpus"), "{stderr}");
@@ -65,7 +92,10 @@ fn doctor_reports_a_cpu_build() {
         "{doctor}"
     );
     let build_id = doctor["build_id"].as_str().unwrap();
-    assert!(build_id.contains("; candle-") && !build_id.ends_with("; cuda"), "{build_id}");
+    assert!(
+        build_id.contains("; candle-") && !build_id.ends_with("; cuda"),
+        "{build_id}"
+    );
 
     let (code, text, stderr) = run(&["doctor"]);
     assert_eq!(code, 0, "{stderr}");

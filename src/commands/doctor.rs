@@ -56,7 +56,11 @@ fn text(d: &Doctor) -> String {
     let cuda = &d.cuda;
     out += &format!(
         "features   cuda {}\n",
-        if d.features.cuda { "on" } else { "off (CPU only)" }
+        if d.features.cuda {
+            "on"
+        } else {
+            "off (CPU only)"
+        }
     );
     out += &format!("cpus       {} (threads per trial: {})\n", d.cpus, d.threads);
     if let Some(v) = &cuda.toolkit {
@@ -131,7 +135,10 @@ mod tests {
             t.contains("  cuda:0   NVIDIA H200, 139.8 GiB, compute capability 9.0\n"),
             "{t}"
         );
-        assert!(t.contains("  cublas     13.0.2     /x/libcublas.so.13\n"), "{t}");
+        assert!(
+            t.contains("  cublas     13.0.2     /x/libcublas.so.13\n"),
+            "{t}"
+        );
         assert!(!t.contains("problem"), "{t}");
     }
 }

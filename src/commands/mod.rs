@@ -1,7 +1,7 @@
 //! One module per subcommand. Each returns an exit code or an error; `main` prints errors.
 
-pub mod doctor;
 pub mod compare;
+pub mod doctor;
 pub mod export;
 pub mod ls;
 pub mod metrics;

@@ -179,7 +179,15 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     ));
     let started = Instant::now();
     let writer = store.writer()?;
-    let report = sweep::execute(&store, &writer, planned, &slots, &spawn, &stop, &mut progress)?;
+    let report = sweep::execute(
+        &store,
+        &writer,
+        planned,
+        &slots,
+        &spawn,
+        &stop,
+        &mut progress,
+    )?;
     writer.flush()?;
     progress.finish();
     let wall_s = started.elapsed().as_secs_f64();
@@ -191,7 +199,10 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         match super::report::after_run(db, &spec.name, version) {
             Ok(report) => Some(report.index),
             Err(e) => {
-                eprintln!("warning: no report written: {e:#}; retry with `ganbench report {}`", spec.name);
+                eprintln!(
+                    "warning: no report written: {e:#}; retry with `ganbench report {}`",
+                    spec.name
+                );
                 None
             }
         }
@@ -251,7 +262,10 @@ fn placement(args: &Args, spec: &Sweep, jobs: usize) -> Result<(String, Slots)> 
         let slots = Slots::gpus(&args.gpus, args.jobs_per_gpu);
         return Ok((format!("cuda:{first}"), slots));
     }
-    let device = args.device.clone().unwrap_or_else(|| spec.device.to_string());
+    let device = args
+        .device
+        .clone()
+        .unwrap_or_else(|| spec.device.to_string());
     ganbench_sdk::check_device(&device).map_err(bad_input)?;
     Ok((device, Slots::jobs(jobs)))
 }

@@ -128,8 +128,15 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         }
         Control::Continue
     };
-    let outcome = run_trial(&plugin, &plan, dataset, features.as_deref(), None, &mut observer)
-        .with_context(|| format!("training {} on {data_name}", plugin.name))?;
+    let outcome = run_trial(
+        &plugin,
+        &plan,
+        dataset,
+        features.as_deref(),
+        None,
+        &mut observer,
+    )
+    .with_context(|| format!("training {} on {data_name}", plugin.name))?;
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
 

@@ -438,7 +438,12 @@ mod tests {
         let devices: Vec<_> = (0..slots.len()).map(|s| slots.device(s)).collect();
         assert_eq!(
             devices,
-            [Some("cuda:0"), Some("cuda:1"), Some("cuda:0"), Some("cuda:1")]
+            [
+                Some("cuda:0"),
+                Some("cuda:1"),
+                Some("cuda:0"),
+                Some("cuda:1")
+            ]
         );
         assert_eq!(Slots::gpus(&[3], 0).len(), 1);
         let plain = Slots::jobs(0);
@@ -549,7 +554,12 @@ esac
 
         for run in store.runs(sweep).unwrap() {
             let details = store.run_details(run.id).unwrap();
-            let started = &details.events.iter().find(|e| e.kind == "started").unwrap().message;
+            let started = &details
+                .events
+                .iter()
+                .find(|e| e.kind == "started")
+                .unwrap()
+                .message;
             assert!(started.starts_with("1 parameters on cuda:"), "{started}");
             if run.seed == 1 {
                 assert_eq!(run.status, Status::Failed);

@@ -53,7 +53,9 @@ impl FromStr for DeviceSpec {
 /// Why a device cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
-    #[error("unknown device `{spec}`: expected `cpu` or `cuda:N` with N a GPU number (e.g. `cuda:0`)")]
+    #[error(
+        "unknown device `{spec}`: expected `cpu` or `cuda:N` with N a GPU number (e.g. `cuda:0`)"
+    )]
     Unknown { spec: String },
     #[error(
         "device `{spec}` needs CUDA, but this build has no CUDA support: rebuild with \
@@ -111,12 +113,10 @@ pub fn check_device(spec: &str) -> Result<DeviceSpec, DeviceError> {
 pub fn device(spec: &str) -> Result<Device, DeviceError> {
     match check_device(spec)? {
         DeviceSpec::Cpu => Ok(Device::Cpu),
-        DeviceSpec::Cuda(ordinal) => {
-            Device::new_cuda(ordinal).map_err(|e| DeviceError::Open {
-                spec: DeviceSpec::Cuda(ordinal).to_string(),
-                cause: e.to_string(),
-            })
-        }
+        DeviceSpec::Cuda(ordinal) => Device::new_cuda(ordinal).map_err(|e| DeviceError::Open {
+            spec: DeviceSpec::Cuda(ordinal).to_string(),
+            cause: e.to_string(),
+        }),
     }
 }
 
@@ -307,7 +307,14 @@ mod cuda {
     /// number are skipped: a link-time stub would answer them with garbage), files from the map.
     fn libraries() -> Vec<LibraryInfo> {
         use cudarc::{cublas, cublaslt, curand, nvrtc};
-        let names = ["libcuda", "libcudart", "libcublas", "libcublasLt", "libcurand", "libnvrtc"];
+        let names = [
+            "libcuda",
+            "libcudart",
+            "libcublas",
+            "libcublasLt",
+            "libcurand",
+            "libnvrtc",
+        ];
         let files = super::loaded_libraries(&names);
         let property = |get: &dyn Fn(c_int, &mut c_int) -> bool| -> Option<String> {
             let mut parts = [0; 3];
@@ -408,9 +415,16 @@ mod tests {
         assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
         assert_eq!(" cuda ".parse(), Ok(DeviceSpec::Cuda(0)));
         assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
-        for bad in ["gpu", "cuda:x", "cuda:", "cuda0", "cuda:+1", "CPU", "metal", ""] {
+        for bad in [
+            "gpu", "cuda:x", "cuda:", "cuda0", "cuda:+1", "CPU", "metal", "",
+        ] {
             let err = bad.parse::<DeviceSpec>().unwrap_err();
-            assert_eq!(err, DeviceError::Unknown { spec: bad.trim().into() });
+            assert_eq!(
+                err,
+                DeviceError::Unknown {
+                    spec: bad.trim().into()
+                }
+            );
             assert!(err.to_string().contains("cuda:N"), "{bad}: {err}");
         }
         for spec in [DeviceSpec::Cpu, DeviceSpec::Cuda(0), DeviceSpec::Cuda(12)] {
@@ -431,7 +445,10 @@ mod tests {
             let err = check_device(spec).unwrap_err();
             assert_eq!(err, DeviceError::NotBuilt { spec: spec.into() });
             let text = device(spec).unwrap_err().to_string();
-            assert!(text.contains("--features cuda") && text.contains("docs/cuda.md"), "{text}");
+            assert!(
+                text.contains("--features cuda") && text.contains("docs/cuda.md"),
+                "{text}"
+            );
         }
         let report = cuda_report();
         assert!(!report.built && report.gpus.is_empty());
@@ -454,9 +471,18 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                ("libcuda".into(), "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06".into()),
-                ("libcublasLt".into(), "/opt/nvidia/cublas/lib/libcublasLt.so.13".into()),
-                ("libcublas".into(), "/opt/nvidia/cublas/lib/libcublas.so.13".into()),
+                (
+                    "libcuda".into(),
+                    "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06".into()
+                ),
+                (
+                    "libcublasLt".into(),
+                    "/opt/nvidia/cublas/lib/libcublasLt.so.13".into()
+                ),
+                (
+                    "libcublas".into(),
+                    "/opt/nvidia/cublas/lib/libcublas.so.13".into()
+                ),
             ]
         );
     }

@@ -43,12 +43,12 @@ pub use candle_nn;
 pub use ganbench_plugin_api as plugin_api;
 
 pub use checkpoint::{Checkpoint, Stateful};
+pub use dcgan::{ConvDiscriminator, ConvGenerator, ImageShape};
 pub use device::{
     check_device, cuda_report, device, CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo,
     CUDA_BUILT,
 };
 pub use error::{Error, Result};
-pub use dcgan::{ConvDiscriminator, ConvGenerator, ImageShape};
 pub use gan::{GanArch, GanConfig, GanDefaults, GanTrainer};
 pub use gp::GradientPenalty;
 pub use loss::GanLoss;
