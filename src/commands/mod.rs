@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod export;
 pub mod ls;
 pub mod metrics;
+pub mod metrics;
 pub mod plugins;
 pub mod report;
 pub mod run;
