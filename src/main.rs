@@ -17,7 +17,6 @@ Examples:
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
   ganbench export quickstart --format csv --out quickstart.csv
-  ganbench metrics --real real.npy --fake fake.npy   FID, KID, precision/recall, density/coverage
   ganbench report quickstart                         figures + HTML page in reports/quickstart/
   ganbench compare quickstart lr-search --json       one report over two sweeps, table as JSON
   ganbench metrics --real real.npy --fake fake.npy   FID, KID, precision/recall, density/coverage
@@ -76,8 +75,6 @@ enum Command {
     Show(commands::show::Args),
     /// Export a sweep's metric points as CSV or JSON lines.
     Export(commands::export::Args),
-    /// FID, KID, precision/recall and density/coverage between two sample sets.
-    Metrics(commands::metrics::Args),
     /// Write figures and an HTML page comparing a sweep's variants (reports/<sweep>/index.html).
     Report(commands::report::Args),
     /// Write a report over chosen runs and sweeps (reports/compare/index.html).
@@ -108,7 +105,6 @@ fn main() -> ExitCode {
         Command::Ls(args) => commands::ls::run(&cli.db, args),
         Command::Show(args) => commands::show::run(&cli.db, args),
         Command::Export(args) => commands::export::run(&cli.db, args),
-        Command::Metrics(args) => commands::metrics::run(args),
         Command::Report(args) => commands::report::run(&cli.db, args),
         Command::Compare(args) => commands::compare::run(&cli.db, args),
         Command::Metrics(args) => commands::metrics::run(args),

@@ -5,7 +5,6 @@ pub mod doctor;
 pub mod export;
 pub mod ls;
 pub mod metrics;
-pub mod metrics;
 pub mod plugins;
 pub mod report;
 pub mod run;
