@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use common::{run, run_json};
 use ganbench_data::npy::write_npy;
+use ganbench_data::pixel_value;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -121,14 +122,8 @@ fn bad_input_exits_with_status_2_and_names_the_file() {
             vec![path(&good), path(&nan)],
             vec![path(&nan), "row 7, column 2 is NaN".into()],
         ),
-        (
-            vec![path(&idx), path(&good)],
-            vec![
-                path(&idx),
-                "IDX input needs --features".into(),
-                "not wired yet".into(),
-            ],
-        ),
+        // A truncated IDX file (magic number only): the data crate's error, naming the file.
+        (vec![path(&idx), path(&good)], vec![path(&idx)]),
         (
             vec![path(&good), path(&text)],
             vec![path(&text), "pass an .npy".into()],
@@ -166,4 +161,50 @@ fn bad_input_exits_with_status_2_and_names_the_file() {
         stderr.contains("needs at least 4 real samples, got 3"),
         "{stderr}"
     );
+}
+
+#[test]
+fn idx_images_are_compared_as_flattened_pixels_in_minus_one_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 images of 2×3 pixels: IDX header (magic 0x00000803, n, rows, cols), then the bytes.
+    let pixels: Vec<u8> = (0..60u32).map(|i| (i * 37 % 251) as u8).collect();
+    let mut idx_bytes = vec![0u8, 0, 8, 3];
+    for d in [10u32, 2, 3] {
+        idx_bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    idx_bytes.extend_from_slice(&pixels);
+    let idx = dir.path().join("real-images-idx3-ubyte");
+    std::fs::write(&idx, idx_bytes).unwrap();
+    let as_npy = dir.path().join("real.npy");
+    let scaled: Vec<f32> = pixels.iter().map(|&b| pixel_value(b)).collect();
+    write_npy(&as_npy, &scaled, &[10, 1, 2, 3]).unwrap();
+    let fake = dir.path().join("fake.npy");
+    let fake_values: Vec<f32> = (0..72)
+        .map(|i| ((i * 13 % 17) as f32 / 8.5) - 1.0)
+        .collect();
+    write_npy(&fake, &fake_values, &[12, 6]).unwrap();
+
+    let metrics = |real: &Path| {
+        run_json(&[
+            "metrics",
+            "--real",
+            real.to_str().unwrap(),
+            "--fake",
+            fake.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let (from_idx, from_npy) = (metrics(&idx), metrics(&as_npy));
+    assert_eq!(from_idx["n_real"].as_u64(), Some(10));
+    assert_eq!(from_idx["dim"].as_u64(), Some(6));
+    for key in [
+        "fid",
+        "kid_mean",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ] {
+        assert_eq!(from_idx[key], from_npy[key], "{key}");
+    }
 }

@@ -21,7 +21,7 @@ Examples:
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The real samples: an .npy float array (f32 or f64), N × D, or N×C×H×W (each sample
-    /// flattened).
+    /// flattened); or an IDX image file (`…-ubyte`, `…-ubyte.gz`), pixels scaled to [-1, 1].
     #[arg(long, value_name = "PATH")]
     real: PathBuf,
     /// The generated samples, in the same form as --real.
@@ -166,10 +166,16 @@ fn load_raw(path: &Path, set: SampleSet) -> Result<FeatureMatrix> {
             .map_err(|e| bad_input(anyhow!(e).context(name.to_string())));
     }
     if file.ends_with("-ubyte") || file.ends_with("-ubyte.gz") || file.ends_with(".idx") {
-        return Err(bad_input(anyhow!(
-            "{name}: IDX input needs --features extractor:NAME and the data crate's IDX loader; not wired yet. \
-             Convert it to .npy (N × D) to use --features raw"
-        )));
+        // Every image of the file, pixels scaled to [-1, 1], one flattened row per image.
+        let spec = ganbench_data::ImageSpec::Idx {
+            images: path.to_path_buf(),
+            labels: None,
+            transpose: false,
+            held_out: None,
+        };
+        let images = spec.load_all().map_err(bad_input)?;
+        return FeatureMatrix::from_rows(set, &images.all_f32(), images.image_len())
+            .map_err(|e| bad_input(anyhow!(e).context(name.to_string())));
     }
     Err(bad_input(anyhow!(
         "{name}: unsupported sample file; pass an .npy float array (N × D)"
