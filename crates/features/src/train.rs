@@ -85,8 +85,13 @@ pub struct TrainConfig {
     /// Passes over the training split.
     pub epochs: usize,
     pub batch_size: usize,
-    /// Adam's learning rate (β = (0.9, 0.999), no weight decay).
+    /// Adam's initial learning rate (β = (0.9, 0.999), no weight decay).
     pub learning_rate: f64,
+    /// Whether the learning rate follows a cosine from `learning_rate` down to 0 over the run.
+    pub cosine_decay: bool,
+    /// Random translations of the training images by up to this many pixels in each direction
+    /// (a new draw per image and epoch; uncovered pixels are -1, the background). 0: none.
+    pub max_shift: usize,
 }
 
 impl Default for TrainConfig {
@@ -96,6 +101,8 @@ impl Default for TrainConfig {
             epochs: 6,
             batch_size: 128,
             learning_rate: 1e-3,
+            cosine_decay: false,
+            max_shift: 0,
         }
     }
 }
@@ -127,7 +134,7 @@ pub fn train(data: &TrainingData, config: &TrainConfig, device: &Device) -> Resu
             data.held_out.len()
         )));
     }
-    if config.epochs == 0 || config.batch_size == 0 || !(config.learning_rate > 0.0) {
+    if config.epochs == 0 || config.batch_size == 0 || config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
         return Err(FeaturesError::Input(format!(
             "extractor training needs epochs ≥ 1, batch size ≥ 1 and a positive learning rate; \
              got {config:?}"
@@ -162,12 +169,19 @@ pub fn train(data: &TrainingData, config: &TrainConfig, device: &Device) -> Resu
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     let image_len = shape.len();
     let mut batch_images = Vec::with_capacity(config.batch_size * image_len);
+    let total_steps = config.epochs * data.train.len().div_ceil(config.batch_size);
+    let mut step = 0;
     for _ in 0..config.epochs {
         order.shuffle(&mut rng);
         for chunk in order.chunks(config.batch_size) {
             batch_images.clear();
             for &i in chunk {
-                batch_images.extend_from_slice(&data.train.images[i * image_len..][..image_len]);
+                let image = &data.train.images[i * image_len..][..image_len];
+                if config.max_shift == 0 {
+                    batch_images.extend_from_slice(image);
+                } else {
+                    shifted_into(image, shape, config.max_shift, &mut rng, &mut batch_images);
+                }
             }
             let labels: Vec<u32> = chunk.iter().map(|&i| train_labels[i]).collect();
             let x = Tensor::from_slice(
@@ -176,9 +190,16 @@ pub fn train(data: &TrainingData, config: &TrainConfig, device: &Device) -> Resu
                 device,
             )?;
             let y = Tensor::from_vec(labels, chunk.len(), device)?;
+            if config.cosine_decay {
+                let progress = step as f64 / total_steps as f64;
+                adam.set_learning_rate(
+                    config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+                );
+            }
             let logits = net.logits_of_features(&net.features(&x)?)?;
             let loss = cross_entropy(&logits, &y)?;
             adam.step(&loss.backward()?)?;
+            step += 1;
         }
     }
 
@@ -201,12 +222,43 @@ pub fn train(data: &TrainingData, config: &TrainConfig, device: &Device) -> Resu
         held_out_accuracy: correct as f64 / data.held_out.len() as f64,
         train_examples: data.train.len(),
         held_out_examples: data.held_out.len(),
-        seed: config.seed,
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
+        recipe: *config,
         train_seconds: started.elapsed().as_secs_f64(),
         build_id: ganbench_sdk::BUILD_ID.to_string(),
     });
     Ok(extractor)
+}
+
+/// Appends `image` translated by a random offset of up to `max_shift` pixels along each axis;
+/// pixels shifted in from outside are -1 (the background of images scaled to [-1, 1]).
+fn shifted_into(
+    image: &[f32],
+    shape: InputShape,
+    max_shift: usize,
+    rng: &mut SeededRng,
+    out: &mut Vec<f32>,
+) {
+    use rand::Rng;
+    let span = 2 * max_shift as i64 + 1;
+    let dy = rng.random_range(0..span) - max_shift as i64;
+    let dx = rng.random_range(0..span) - max_shift as i64;
+    let (h, w) = (shape.height as i64, shape.width as i64);
+    for plane in image.chunks_exact((h * w) as usize) {
+        for y in 0..h {
+            let src_y = y - dy;
+            if !(0..h).contains(&src_y) {
+                out.extend(std::iter::repeat_n(-1.0, w as usize));
+                continue;
+            }
+            let row = &plane[(src_y * w) as usize..][..w as usize];
+            out.extend((0..w).map(|x| {
+                let src_x = x - dx;
+                if (0..w).contains(&src_x) {
+                    row[src_x as usize]
+                } else {
+                    -1.0
+                }
+            }));
+        }
+    }
 }

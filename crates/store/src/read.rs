@@ -429,7 +429,7 @@ impl Store {
                         visit(run, &keys[&k], &points);
                         points.clear();
                     }
-                    if !keys.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(key) {
                         // Interned by a writer after the names were read.
                         let name: String = self
                             .conn
@@ -437,7 +437,7 @@ impl Store {
                                 r.get(0)
                             })
                             .at(p)?;
-                        keys.insert(key, name);
+                        slot.insert(name);
                     }
                     current = Some(key);
                 }
