@@ -88,7 +88,7 @@ p.meta, p.note, figcaption, footer { color: var(--muted); }
 p, li, figcaption, summary { overflow-wrap: anywhere; }
 nav { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0; }
 nav a { color: #0b57d0; text-decoration: none; }
-.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; position: relative; }
 table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--rule); padding: 5px 9px; text-align: left; vertical-align: top; }
 th { background: #f6f7f8; font-weight: 600; white-space: nowrap; }
