@@ -134,7 +134,11 @@ pub fn train(data: &TrainingData, config: &TrainConfig, device: &Device) -> Resu
             data.held_out.len()
         )));
     }
-    if config.epochs == 0 || config.batch_size == 0 || config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
+    if config.epochs == 0
+        || config.batch_size == 0
+        || config.learning_rate.is_nan()
+        || config.learning_rate <= 0.0
+    {
         return Err(FeaturesError::Input(format!(
             "extractor training needs epochs ≥ 1, batch size ≥ 1 and a positive learning rate; \
              got {config:?}"
