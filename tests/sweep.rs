@@ -37,14 +37,26 @@ fn tiny_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
 }
 
 fn run_sweep(sweep: &Path, db: &Path, extra: &[&str]) -> (i32, String, String) {
-    let mut args = vec!["run", sweep.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        sweep.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--no-report",
+    ];
     args.extend_from_slice(extra);
     run(&args)
 }
 
 fn spawn_sweep(sweep: &Path, db: &Path) -> Child {
     ganbench()
-        .args(["run", sweep.to_str().unwrap(), "--db", db.to_str().unwrap()])
+        .args([
+            "run",
+            sweep.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--no-report",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -248,7 +260,13 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     let sweep = tiny_sweep(dir.path(), "crash", 400);
     let db = dir.path().join("db.sqlite");
     let child = ganbench()
-        .args(["run", sweep.to_str().unwrap(), "--db", db.to_str().unwrap()])
+        .args([
+            "run",
+            sweep.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--no-report",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
