@@ -16,9 +16,16 @@ use ganbench_features::{
 use ganbench_metrics::FeatureExtractor;
 use ganbench_sdk::candle::Device;
 
+/// A prepared extractor: its weights file, and one line that says what it is, for the runs'
+/// events (and so for reports).
+pub struct Prepared {
+    pub path: PathBuf,
+    pub description: String,
+}
+
 /// The extractor's weights for `images`, trained now if the cache under `cache_dir` has none.
 /// Says on stderr what it did (training takes a while; a reused file is worth knowing about).
-pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<PathBuf> {
+pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<Prepared> {
     let shape = InputShape::from_dims(&images.image_shape())?;
     let (train_pixels, held_pixels) = (images.train().all_f32(), images.held_out().all_f32());
     let name = ganbench_data::Dataset::name(images);
@@ -63,7 +70,13 @@ pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<PathBuf> {
             path.display()
         ),
     }
-    Ok(path)
+    let description = format!(
+        "{}, held-out accuracy {accuracy} on {} images ({})",
+        extractor.name(),
+        images.held_out().len(),
+        path.display()
+    );
+    Ok(Prepared { path, description })
 }
 
 /// Loads prepared weights for images of `shape` (C, H, W) as the runner's extractor.

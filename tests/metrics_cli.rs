@@ -138,18 +138,59 @@ fn bad_input_exits_with_status_2_and_names_the_file() {
         }
     }
 
+    // An extractor whose weights file is missing or is not one, and a folder whose image shape
+    // nothing gives.
+    let not_weights = dir.path().join("weights.safetensors");
+    std::fs::write(&not_weights, b"not safetensors").unwrap();
+    let folder = dir.path().join("pngs");
+    std::fs::create_dir(&folder).unwrap();
+    let (good_s, folder_s) = (path(&good), path(&folder));
+    let cases = [
+        (
+            vec!["--features", "extractor:mnist.safetensors"],
+            path(&good),
+            vec!["no weights file mnist.safetensors", "docs/features.md"],
+        ),
+        (
+            vec!["--features", "extractor:"],
+            path(&good),
+            vec!["needs the weights file"],
+        ),
+        (
+            vec!["--features", "inception"],
+            path(&good),
+            vec!["expected `raw` or `extractor:WEIGHTS`"],
+        ),
+        (
+            vec![],
+            path(&folder),
+            vec![&folder_s[..], "--image-size PIXELS --channels 1|3"],
+        ),
+    ];
+    for (extra, fake, expected) in cases {
+        let mut args = vec!["metrics", "--real", &good_s[..], "--fake", &fake];
+        args.extend(extra);
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        for e in expected {
+            assert!(stderr.contains(e), "{args:?}: `{e}` not in {stderr}");
+        }
+    }
+    // Weights that are not a safetensors file: named, exit 2. (Images are needed to get there.)
+    let idx28 = dir.path().join("digits-idx3-ubyte");
+    write_idx(&idx28, &vec![0u8; 12 * 28 * 28], 12);
     let (code, _, stderr) = run(&[
         "metrics",
         "--real",
-        &path(&good),
+        &path(&idx28),
         "--fake",
-        &path(&good),
+        &path(&idx28),
         "--features",
-        "extractor:mnist",
+        &format!("extractor:{}", path(&not_weights)),
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("extractor:mnist") && stderr.contains("not wired"),
+        stderr.contains(&path(&not_weights)) && stderr.contains("not a safetensors file"),
         "{stderr}"
     );
     // Too few samples for k = 5 neighbours is the user's to fix as well.
@@ -207,4 +248,136 @@ fn idx_images_are_compared_as_flattened_pixels_in_minus_one_to_one() {
     ] {
         assert_eq!(from_idx[key], from_npy[key], "{key}");
     }
+}
+
+/// Writes `n` images of 28×28 `u8` pixels as an IDX file.
+fn write_idx(path: &Path, pixels: &[u8], n: u32) {
+    let mut bytes = vec![0u8, 0, 8, 3];
+    for d in [n, 28, 28] {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(pixels);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The committed MNIST fixture's pixels and labels.
+fn mnist_fixture() -> ganbench_data::ImageSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
+    ganbench_data::ImageSpec::Idx {
+        images: dir.join("images-idx3-ubyte.gz"),
+        labels: Some(dir.join("labels-idx1-ubyte.gz")),
+        transpose: false,
+        held_out: None,
+    }
+    .load_all()
+    .unwrap()
+}
+
+/// Real digits from an IDX file against generated digits in a folder of PNGs, through an
+/// extractor's weights: the command's numbers equal the metrics computed here, in process, from
+/// the same pixels and weights; the folder takes the IDX file's image shape.
+#[test]
+fn extractor_features_of_idx_against_a_png_folder_match_in_process_metrics() {
+    use ganbench_features::{
+        train, CnnExtractor, InputShape, LabeledImages, TrainConfig, TrainingData,
+    };
+    use ganbench_metrics::{ImageMetrics, KidConfig};
+    use ganbench_sdk::candle::Device;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mnist = mnist_fixture();
+    let digits = |range: std::ops::Range<usize>| -> Vec<u8> {
+        range.flat_map(|i| mnist.image(i).to_vec()).collect()
+    };
+    // A quickly trained extractor (one epoch on 600 digits); the metrics need weights, not accuracy.
+    let shape = InputShape::new(1, 28, 28).unwrap();
+    let (train_px, held_px) = (mnist.to_f32(0..600), mnist.to_f32(600..800));
+    let labels = mnist.labels().unwrap();
+    let data = TrainingData {
+        name: "mnist-600",
+        content_hash: "test",
+        train: LabeledImages {
+            images: &train_px,
+            labels: Some(&labels[..600]),
+            shape,
+        },
+        held_out: LabeledImages {
+            images: &held_px,
+            labels: Some(&labels[600..800]),
+            shape,
+        },
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let extractor = train(&data, &config, &Device::Cpu).unwrap();
+    let weights = dir.path().join("cnn.safetensors");
+    extractor.save(&weights).unwrap();
+
+    let (real_px, fake_px) = (digits(1000..1200), digits(2000..2100));
+    let real = dir.path().join("real-images-idx3-ubyte");
+    write_idx(&real, &real_px, 200);
+    let fake = dir.path().join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    for (i, image) in fake_px.chunks_exact(28 * 28).enumerate() {
+        image::GrayImage::from_raw(28, 28, image.to_vec())
+            .unwrap()
+            .save(fake.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+
+    let out = run_json(&[
+        "metrics",
+        "--real",
+        real.to_str().unwrap(),
+        "--fake",
+        fake.to_str().unwrap(),
+        "--features",
+        &format!("extractor:{}", weights.display()),
+        "--kid-subsets",
+        "10",
+        "--kid-subset-size",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            out["n_real"].as_u64(),
+            out["n_fake"].as_u64(),
+            out["dim"].as_u64()
+        ),
+        (Some(200), Some(100), Some(128))
+    );
+    assert_eq!(out["extractor"]["name"], "cnn-v1-28x28");
+    let accuracy = extractor.held_out_accuracy().unwrap();
+    assert_eq!(
+        out["extractor"]["held_out_accuracy"].as_f64(),
+        Some(accuracy)
+    );
+
+    let loaded = CnnExtractor::load(&weights, shape, &Device::Cpu).unwrap();
+    let scale = |px: &[u8]| px.iter().map(|&b| pixel_value(b)).collect::<Vec<f32>>();
+    let metrics = ImageMetrics {
+        kid: KidConfig {
+            subsets: 10,
+            subset_size: 50,
+            seed: 2020,
+            ..KidConfig::default()
+        },
+        ..ImageMetrics::default()
+    };
+    let want = metrics
+        .evaluate_images(&loaded, &scale(&real_px), 200, &scale(&fake_px), 100)
+        .unwrap();
+    for (name, value) in want.named() {
+        let got = out[name.as_str()].as_f64().unwrap();
+        assert!(
+            (got - value).abs() <= 1e-9 * value.abs().max(1.0),
+            "{name}: command {got}, in process {value}"
+        );
+    }
+    // Real digits against real digits: a small FID, but not zero.
+    assert!(want.fid > 0.0);
 }

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
+use ganbench_data::ImageSpec;
+use ganbench_features::{CnnExtractor, FeaturesError, InputShape};
 use ganbench_metrics::{FeatureMatrix, ImageMetrics, ImageScores, KidConfig, SampleSet};
+use ganbench_sdk::candle::Device;
 use serde::Serialize;
 
 use super::bad_input;
@@ -15,21 +18,34 @@ const EXAMPLES: &str = "\
 Examples:
   ganbench metrics --real real.npy --fake fake.npy          features are the arrays' rows
   ganbench metrics --real real.npy --fake fake.npy --json   one JSON object
+  ganbench metrics --real t10k-images-idx3-ubyte.gz --fake samples/ \\
+      --features extractor:extractors/3f2a…-cnn-v1.safetensors
+                                     images through the evaluation CNN (docs/features.md)
   ganbench metrics --real a.npy --fake b.npy --kid-subsets 10 --kid-subset-size 500";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The real samples: an .npy float array (f32 or f64), N × D, or N×C×H×W (each sample
-    /// flattened); or an IDX image file (`…-ubyte`, `…-ubyte.gz`), pixels scaled to [-1, 1].
+    /// flattened); an IDX image file (`…-ubyte`, `…-ubyte.gz`); or a folder of PNG/JPEG images.
+    /// Pixels are scaled to [-1, 1].
     #[arg(long, value_name = "PATH")]
     real: PathBuf,
     /// The generated samples, in the same form as --real.
     #[arg(long, value_name = "PATH")]
     fake: PathBuf,
-    /// The feature space: `raw` (the samples' values themselves) or `extractor:NAME`.
-    #[arg(long, default_value = "raw", value_name = "raw|extractor:NAME")]
+    /// The feature space: `raw` (the samples' values themselves) or `extractor:WEIGHTS`, the
+    /// evaluation CNN with the weights of a .safetensors file: one that a sweep trained (in
+    /// `extractors/` beside its database) or your own (docs/features.md).
+    #[arg(long, default_value = "raw", value_name = "raw|extractor:WEIGHTS")]
     features: String,
+    /// Image folders: the side images are scaled and centre-cropped to [default: the other
+    /// input's, or the extractor's]
+    #[arg(long, value_name = "PIXELS")]
+    image_size: Option<u32>,
+    /// Image folders: 1 (grayscale) or 3 (RGB) [default: the other input's, or the extractor's]
+    #[arg(long, value_name = "1|3")]
+    channels: Option<u8>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -47,21 +63,61 @@ pub struct Args {
 /// How samples become features.
 enum Features {
     Raw,
+    Extractor(PathBuf),
 }
 
 impl Features {
     fn parse(text: &str) -> Result<Self> {
         match text.split_once(':') {
             None if text == "raw" => Ok(Features::Raw),
-            Some(("extractor", name)) => Err(bad_input(anyhow!(
-                "--features extractor:{name}: feature extractors are not wired into `ganbench metrics` yet; \
-                 use --features raw on .npy features"
+            Some(("extractor", "")) => Err(bad_input(anyhow!(
+                "--features extractor: needs the weights file, e.g. \
+                 --features extractor:extractors/<hash>-cnn-v1.safetensors"
             ))),
+            Some(("extractor", weights)) => {
+                let path = PathBuf::from(weights);
+                if !path.is_file() {
+                    return Err(bad_input(anyhow!(
+                        "--features {text}: no weights file {weights}; pass a .safetensors file of \
+                         the evaluation CNN (a sweep's extractors/ folder beside its database holds \
+                         the ones ganbench trained; docs/features.md documents the layout)"
+                    )));
+                }
+                Ok(Features::Extractor(path))
+            }
             _ => Err(bad_input(anyhow!(
-                "--features {text}: expected `raw` or `extractor:NAME`"
+                "--features {text}: expected `raw` or `extractor:WEIGHTS`"
             ))),
         }
     }
+}
+
+/// One input's samples before feature extraction: `n` samples of `shape`, row-major.
+struct Samples {
+    values: Vec<f32>,
+    n: usize,
+    shape: Vec<usize>,
+}
+
+impl Samples {
+    /// Values per sample.
+    fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// An input file before it is read: folders wait for their image shape.
+enum Input<'a> {
+    Read(Samples),
+    Folder(&'a Path),
+}
+
+/// The extractor, as reported.
+#[derive(Serialize)]
+struct ExtractorInfo {
+    weights: PathBuf,
+    name: String,
+    held_out_accuracy: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +128,8 @@ struct Report<'a> {
     n_fake: usize,
     dim: usize,
     features: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extractor: Option<ExtractorInfo>,
     kid_subsets: usize,
     kid_subset_size: usize,
     kid_seed: u64,
@@ -81,18 +139,51 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let Features::Raw = Features::parse(&args.features)?;
-    let real = load_raw(&args.real, SampleSet::Real)?;
-    let fake = load_raw(&args.fake, SampleSet::Fake)?;
-    if real.dim() != fake.dim() {
+    let features = Features::parse(&args.features)?;
+    let real = open(&args.real)?;
+    let fake = open(&args.fake)?;
+    let (real, fake) = read_folders(real, fake, &args, &features)?;
+    // Raw features compare values; the extractor compares images, which must match in shape.
+    let (real_len, fake_len) = (real.len(), fake.len());
+    if real_len != fake_len
+        || (matches!(features, Features::Extractor(_)) && real.shape != fake.shape)
+    {
         return Err(bad_input(anyhow!(
-            "{} has {} values per sample but {} has {}; compare samples of the same shape",
+            "{} has {real_len} values per sample (shape {:?}) but {} has {fake_len} (shape {:?}); \
+             compare samples of the same shape",
             args.real.display(),
-            real.dim(),
+            real.shape,
             args.fake.display(),
-            fake.dim()
+            fake.shape
         )));
     }
+    let started = Instant::now();
+    let (real_features, fake_features, extractor) = match &features {
+        Features::Raw => (
+            raw_features(&args.real, SampleSet::Real, &real)?,
+            raw_features(&args.fake, SampleSet::Fake, &fake)?,
+            None,
+        ),
+        Features::Extractor(weights) => {
+            let extractor = load_extractor(weights, &real.shape)?;
+            let extract = |path: &Path, set, samples: &Samples| {
+                let values = extractor
+                    .features(&samples.values, samples.n)
+                    .with_context(|| format!("extracting features of {}", path.display()))?;
+                FeatureMatrix::from_rows(set, &values, extractor.dim())
+                    .map_err(|e| bad_input(anyhow!(e).context(path.display().to_string())))
+            };
+            (
+                extract(&args.real, SampleSet::Real, &real)?,
+                extract(&args.fake, SampleSet::Fake, &fake)?,
+                Some(ExtractorInfo {
+                    weights: weights.clone(),
+                    name: extractor.name().to_string(),
+                    held_out_accuracy: extractor.held_out_accuracy(),
+                }),
+            )
+        }
+    };
     let metrics = ImageMetrics {
         kid: KidConfig {
             subsets: args.kid_subsets,
@@ -103,24 +194,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ..ImageMetrics::default()
     }
     .all_cores();
-    let started = Instant::now();
     // Every remaining failure is about the inputs (too few samples, a zero KID subset count).
-    let scores = metrics.evaluate(&real, &fake).map_err(|e| {
-        bad_input(anyhow!(e).context(format!(
-            "metrics between {} and {}",
-            args.real.display(),
-            args.fake.display()
-        )))
-    })?;
+    let scores = metrics
+        .evaluate(&real_features, &fake_features)
+        .map_err(|e| {
+            bad_input(anyhow!(e).context(format!(
+                "metrics between {} and {}",
+                args.real.display(),
+                args.fake.display()
+            )))
+        })?;
     let report = Report {
         real: &args.real,
         fake: &args.fake,
-        n_real: real.rows(),
-        n_fake: fake.rows(),
-        dim: real.dim(),
+        n_real: real.n,
+        n_fake: fake.n,
+        dim: real_features.dim(),
         features: &args.features,
+        extractor,
         kid_subsets: args.kid_subsets,
-        kid_subset_size: args.kid_subset_size.min(real.rows()).min(fake.rows()),
+        kid_subset_size: args.kid_subset_size.min(real.n).min(fake.n),
         kid_seed: args.kid_seed,
         scores,
         wall_s: started.elapsed().as_secs_f64(),
@@ -133,14 +226,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a sample file as raw features: one row per sample, all its values flattened.
-fn load_raw(path: &Path, set: SampleSet) -> Result<FeatureMatrix> {
+/// Reads an .npy or IDX input now; a folder waits until its image shape is known.
+fn open(path: &Path) -> Result<Input<'_>> {
     let name = path.display();
     if path.is_dir() {
-        return Err(bad_input(anyhow!(
-            "{name}: image-folder input needs --features extractor:NAME and the data crate's loader; not wired yet. \
-             Pass an .npy array"
-        )));
+        return Ok(Input::Folder(path));
     }
     if !path.exists() {
         return Err(bad_input(anyhow!("{name}: no such file")));
@@ -150,7 +240,7 @@ fn load_raw(path: &Path, set: SampleSet) -> Result<FeatureMatrix> {
         .map(|f| f.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if file.ends_with(".npy") {
-        let (data, shape) = ganbench_data::npy::read_npy(path).map_err(bad_input)?;
+        let (values, shape) = ganbench_data::npy::read_npy(path).map_err(bad_input)?;
         let [n, rest @ ..] = shape.as_slice() else {
             return Err(bad_input(anyhow!(
                 "{name}: a 0-dimensional array holds no samples"
@@ -161,25 +251,121 @@ fn load_raw(path: &Path, set: SampleSet) -> Result<FeatureMatrix> {
                 "{name}: shape ({n},) has no feature axis; expected N × D (or N×C×H×W)"
             )));
         }
-        let dim: usize = rest.iter().product();
-        return FeatureMatrix::from_rows(set, &data, dim)
-            .map_err(|e| bad_input(anyhow!(e).context(name.to_string())));
+        return Ok(Input::Read(Samples {
+            values,
+            n: *n,
+            shape: rest.to_vec(),
+        }));
     }
     if file.ends_with("-ubyte") || file.ends_with("-ubyte.gz") || file.ends_with(".idx") {
-        // Every image of the file, pixels scaled to [-1, 1], one flattened row per image.
-        let spec = ganbench_data::ImageSpec::Idx {
+        // Every image of the file, pixels scaled to [-1, 1].
+        let spec = ImageSpec::Idx {
             images: path.to_path_buf(),
             labels: None,
             transpose: false,
             held_out: None,
         };
-        let images = spec.load_all().map_err(bad_input)?;
-        return FeatureMatrix::from_rows(set, &images.all_f32(), images.image_len())
-            .map_err(|e| bad_input(anyhow!(e).context(name.to_string())));
+        return Ok(Input::Read(image_samples(&spec)?));
     }
     Err(bad_input(anyhow!(
-        "{name}: unsupported sample file; pass an .npy float array (N × D)"
+        "{name}: unsupported sample file; pass an .npy float array (N × D), an IDX image file or \
+         a folder of PNG/JPEG images"
     )))
+}
+
+/// Every image of `spec` (no held-out split), as samples of shape C×H×W.
+fn image_samples(spec: &ImageSpec) -> Result<Samples> {
+    let images = spec.load_all().map_err(bad_input)?;
+    Ok(Samples {
+        values: images.all_f32(),
+        n: images.len(),
+        shape: images.shape().to_vec(),
+    })
+}
+
+/// Reads image folders at the size and channel count of `--image-size`/`--channels`, else of the
+/// other input (when it holds images), else of the extractor's training record.
+fn read_folders(
+    real: Input<'_>,
+    fake: Input<'_>,
+    args: &Args,
+    features: &Features,
+) -> Result<(Samples, Samples)> {
+    let image_shape = |input: &Input<'_>| match input {
+        Input::Read(s) if s.shape.len() == 3 => Some((s.shape[0], s.shape[1])),
+        _ => None,
+    };
+    let extractor_shape = || match features {
+        Features::Extractor(weights) => CnnExtractor::recorded_input(weights)
+            .ok()
+            .flatten()
+            .map(|s| (s.channels, s.height)),
+        Features::Raw => None,
+    };
+    let shape_for = |folder: &Path| -> Result<(u32, u8)> {
+        let inferred = image_shape(&real)
+            .or_else(|| image_shape(&fake))
+            .or_else(extractor_shape);
+        let size = args
+            .image_size
+            .or(inferred.and_then(|(_, side)| u32::try_from(side).ok()));
+        let channels = args
+            .channels
+            .or(inferred.and_then(|(c, _)| u8::try_from(c).ok()));
+        match (size, channels) {
+            (Some(size), Some(channels)) => Ok((size, channels)),
+            _ => Err(bad_input(anyhow!(
+                "{}: a folder of images needs an image size and channel count; pass \
+                 --image-size PIXELS --channels 1|3 (or compare it with an IDX file or an \
+                 N×C×H×W .npy array, whose shape it then takes)",
+                folder.display()
+            ))),
+        }
+    };
+    let read = |input: &Input<'_>| -> Result<Option<Samples>> {
+        match input {
+            Input::Read(_) => Ok(None),
+            Input::Folder(path) => {
+                let (size, channels) = shape_for(path)?;
+                let spec = ImageSpec::ImageFolder {
+                    path: path.to_path_buf(),
+                    size,
+                    channels,
+                    held_out: None,
+                };
+                spec.validate().map_err(bad_input)?;
+                image_samples(&spec).map(Some)
+            }
+        }
+    };
+    let (real_read, fake_read) = (read(&real)?, read(&fake)?);
+    let take = |input: Input<'_>, read: Option<Samples>| match (input, read) {
+        (Input::Read(s), _) => s,
+        (Input::Folder(_), Some(s)) => s,
+        (Input::Folder(_), None) => unreachable!("folders are read above"),
+    };
+    Ok((take(real, real_read), take(fake, fake_read)))
+}
+
+/// One row per sample, all its values flattened.
+fn raw_features(path: &Path, set: SampleSet, samples: &Samples) -> Result<FeatureMatrix> {
+    FeatureMatrix::from_rows(set, &samples.values, samples.len())
+        .map_err(|e| bad_input(anyhow!(e).context(path.display().to_string())))
+}
+
+/// The evaluation CNN with the weights of `path`, for samples of `shape` (C×H×W, or H×W).
+fn load_extractor(path: &Path, shape: &[usize]) -> Result<CnnExtractor> {
+    let input = InputShape::from_dims(shape).map_err(bad_input)?;
+    CnnExtractor::load(path, input, &Device::Cpu).map_err(|e| {
+        let context = format!("loading the evaluation CNN from {}", path.display());
+        match e {
+            // A file that is not a fitting weights file is the user's to fix.
+            FeaturesError::WeightsFile { .. }
+            | FeaturesError::WeightsLayout { .. }
+            | FeaturesError::Input(_) => bad_input(anyhow!(e).context(context)),
+            other => anyhow!(other).context(context),
+        }
+    })
 }
 
 fn print_table(r: &Report<'_>) {
@@ -193,6 +379,16 @@ fn print_table(r: &Report<'_>) {
         r.features,
         r.wall_s
     );
+    if let Some(e) = &r.extractor {
+        let accuracy = e
+            .held_out_accuracy
+            .map_or("not recorded".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        println!(
+            "features: {} from {} (held-out accuracy {accuracy})",
+            e.name,
+            e.weights.display()
+        );
+    }
     println!(
         "KID over {} subsets of {} (seed {}); precision/recall k = 3, density/coverage k = 5",
         r.kid_subsets, r.kid_subset_size, r.kid_seed

@@ -11,7 +11,7 @@ use ganbench_plugin_api::Metrics;
 use ganbench_runner::protocol::WorkerTask;
 use ganbench_runner::sweep::{self, PlannedTrial, Slots, SweepObserver, SweepReport};
 use ganbench_spec::Sweep;
-use ganbench_store::{NewRun, Registration, Status, Store, StoreError};
+use ganbench_store::{NewRun, Registration, Status, Store, StoreError, EXTRACTOR_EVENT};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -123,6 +123,10 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             skipped += 1;
             continue;
         }
+        if let Some(extractor) = &extractor {
+            // Reports state which feature space the image metrics were computed in.
+            store.record_event(ensured.id, EXTRACTOR_EVENT, &extractor.description)?;
+        }
         let dir = sweep::trial_dir(&runs_dir, &spec.name, version, &trial.key);
         planned.push(PlannedTrial {
             run: ensured.id,
@@ -143,7 +147,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 checkpoint_every: spec.checkpoint_every(),
                 checkpoints: dir.join("checkpoints"),
                 samples_dir: Some(dir.join("samples")),
-                extractor: extractor.clone(),
+                extractor: extractor.as_ref().map(|e| e.path.clone()),
             },
         });
     }

@@ -70,8 +70,11 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     // Image metrics need the evaluation feature network, cached beside the database.
     let features = match dataset.as_images() {
         Some(images) => {
-            let path = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
-            Some(crate::extractor::load(&path, &dataset.sample_shape())?)
+            let prepared = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
+            Some(crate::extractor::load(
+                &prepared.path,
+                &dataset.sample_shape(),
+            )?)
         }
         None => None,
     };

@@ -88,12 +88,7 @@ fn try_cached(
     let Some(p) = extractor.provenance() else {
         return Err("it has no training record".into());
     };
-    let recipe = TrainConfig {
-        seed: p.seed,
-        epochs: p.epochs,
-        batch_size: p.batch_size,
-        learning_rate: p.learning_rate,
-    };
+    let recipe = p.recipe;
     if p.dataset_hash != data.content_hash {
         return Err(format!(
             "it was trained on dataset content {}, not {}",

@@ -39,6 +39,12 @@ impl CnnExtractor {
         )
     }
 
+    /// The image shape recorded in the training record of the weights file `path`, if it has
+    /// one (ganbench's own files do; a user's may not).
+    pub fn recorded_input(path: &Path) -> Result<Option<InputShape>> {
+        Ok(weights::read_provenance(path)?.map(|p| p.input))
+    }
+
     pub(crate) fn from_parts(
         tensors: BTreeMap<String, Tensor>,
         input: InputShape,

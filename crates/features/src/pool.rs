@@ -57,33 +57,53 @@ fn values<'a, T: Copy>(v: &'a [T], layout: &Layout) -> Result<&'a [T]> {
     }
 }
 
-/// Index (within the plane) of the first maximum of the window at output (i, j).
+/// The first maximum of a window given as its top and bottom pairs: (0 top-left, 1 top-right,
+/// 2 bottom-left, 3 bottom-right), in PyTorch's scan order.
 #[inline]
-fn argmax<T: Copy + PartialOrd>(plane: &[T], w: usize, i: usize, j: usize) -> usize {
-    let top = 2 * i * w + 2 * j;
-    let mut best = top;
-    for k in [top + 1, top + w, top + w + 1] {
-        if plane[k] > plane[best] {
+fn first_max<T: Copy + PartialOrd>(top: &[T], bottom: &[T]) -> usize {
+    let cells = [top[0], top[1], bottom[0], bottom[1]];
+    let mut best = 0;
+    for k in 1..4 {
+        if cells[k] > cells[best] {
             best = k;
         }
     }
     best
 }
 
+/// Row pairs of a plane, each as (top row, bottom row) cut to even width; an odd last row is
+/// left out.
+fn row_pairs<T>(plane: &[T], w: usize) -> impl Iterator<Item = (&[T], &[T])> {
+    let even = w / 2 * 2;
+    plane
+        .chunks_exact(2 * w)
+        .map(move |pair| (&pair[..even], &pair[w..w + even]))
+}
+
 fn pool<T: Copy + PartialOrd>(x: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
-    let (oh, ow) = (h / 2, w / 2);
-    let mut out = Vec::with_capacity(planes * oh * ow);
+    // A select rather than a branch, so that the loop runs without mispredictions.
+    #[inline(always)]
+    fn max<T: PartialOrd>(a: T, b: T) -> T {
+        if b > a {
+            b
+        } else {
+            a
+        }
+    }
+    let mut out = Vec::with_capacity(planes * (h / 2) * (w / 2));
     for plane in x.chunks_exact(h * w).take(planes) {
-        for i in 0..oh {
-            for j in 0..ow {
-                out.push(plane[argmax(plane, w, i, j)]);
-            }
+        for (top, bottom) in row_pairs(&plane[..h / 2 * 2 * w], w) {
+            out.extend(
+                top.chunks_exact(2)
+                    .zip(bottom.chunks_exact(2))
+                    .map(|(t, b)| max(max(t[0], t[1]), max(b[0], b[1]))),
+            );
         }
     }
     out
 }
 
-fn unpool<T: Copy + PartialOrd + Default + std::ops::AddAssign>(
+fn unpool<T: Copy + PartialOrd + Default>(
     x: &[T],
     grad: &[T],
     planes: usize,
@@ -92,13 +112,23 @@ fn unpool<T: Copy + PartialOrd + Default + std::ops::AddAssign>(
 ) -> Vec<T> {
     let (oh, ow) = (h / 2, w / 2);
     let mut out = vec![T::default(); planes * h * w];
-    for p in 0..planes {
-        let plane = &x[p * h * w..][..h * w];
-        let g = &grad[p * oh * ow..][..oh * ow];
-        let dst = &mut out[p * h * w..][..h * w];
-        for i in 0..oh {
-            for j in 0..ow {
-                dst[argmax(plane, w, i, j)] += g[i * ow + j];
+    let dst_planes = out.chunks_exact_mut(h * w);
+    for ((plane, g), dst) in x
+        .chunks_exact(h * w)
+        .zip(grad.chunks_exact(oh * ow))
+        .zip(dst_planes)
+    {
+        let rows = row_pairs(&plane[..oh * 2 * w], w);
+        for (i, ((top, bottom), g)) in rows.zip(g.chunks_exact(ow)).enumerate() {
+            for (j, ((t, b), &g)) in top
+                .chunks_exact(2)
+                .zip(bottom.chunks_exact(2))
+                .zip(g)
+                .enumerate()
+            {
+                // Windows do not overlap, so each input element receives at most one gradient.
+                let k = first_max(t, b);
+                dst[(2 * i + k / 2) * w + 2 * j + k % 2] = g;
             }
         }
     }

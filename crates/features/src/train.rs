@@ -98,11 +98,11 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             seed: 0,
-            epochs: 6,
-            batch_size: 128,
-            learning_rate: 1e-3,
-            cosine_decay: false,
-            max_shift: 0,
+            epochs: 12,
+            batch_size: 64,
+            learning_rate: 2e-3,
+            cosine_decay: true,
+            max_shift: 1,
         }
     }
 }

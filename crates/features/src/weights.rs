@@ -13,7 +13,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{tensor_shapes, InputShape, ARCH_VERSION, FEATURE_DIM};
-use crate::{FeaturesError, Result};
+use crate::{FeaturesError, Result, TrainConfig};
 
 /// The safetensors metadata key under which ganbench stores [`Provenance`] as JSON.
 pub const METADATA_KEY: &str = "ganbench.extractor";
@@ -36,10 +36,7 @@ pub struct Provenance {
     pub train_examples: usize,
     pub held_out_examples: usize,
     /// The training recipe.
-    pub seed: u64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
+    pub recipe: TrainConfig,
     /// Wall-clock training time (informational; not part of any comparison).
     pub train_seconds: f64,
     /// [`ganbench_sdk::BUILD_ID`] of the build that trained the weights.
@@ -87,6 +84,34 @@ pub(crate) fn save(
     })
 }
 
+/// The training record in the metadata of the weights file `path`, whose contents are `bytes`.
+fn provenance_of(path: &Path, bytes: &[u8]) -> Result<Option<Provenance>> {
+    let file_err = |reason: String| FeaturesError::WeightsFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| file_err(format!("not a safetensors file ({e})")))?;
+    metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY))
+        .map(|json| {
+            serde_json::from_str::<Provenance>(json)
+                .map_err(|e| file_err(format!("its `{METADATA_KEY}` metadata is not valid: {e}")))
+        })
+        .transpose()
+}
+
+/// The training record of the weights file `path`, without loading its tensors.
+pub(crate) fn read_provenance(path: &Path) -> Result<Option<Provenance>> {
+    let bytes = std::fs::read(path).map_err(|e| FeaturesError::WeightsFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    provenance_of(path, &bytes)
+}
+
 /// The validated contents of a weights file.
 pub(crate) struct LoadedWeights {
     pub tensors: BTreeMap<String, Tensor>,
@@ -106,22 +131,10 @@ pub(crate) fn load(path: &Path, input: InputShape, device: &Device) -> Result<Lo
         reason,
     };
     let bytes = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
-    let (_, metadata) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| file_err(format!("not a safetensors file ({e})")))?;
+    let provenance = provenance_of(path, &bytes)?;
     let views = SafeTensors::deserialize(&bytes)
         .map_err(|e| file_err(format!("not a safetensors file ({e})")))?;
 
-    let provenance =
-        match metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA_KEY))
-        {
-            None => None,
-            Some(json) => Some(serde_json::from_str::<Provenance>(json).map_err(|e| {
-                file_err(format!("its `{METADATA_KEY}` metadata is not valid: {e}"))
-            })?),
-        };
     if let Some(p) = &provenance {
         if p.arch_version != ARCH_VERSION {
             return Err(layout_err(format!(

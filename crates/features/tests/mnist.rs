@@ -16,7 +16,7 @@ fn extractor() -> &'static CnnExtractor {
         let p = extractor.provenance().unwrap();
         eprintln!(
             "mnist-10k extractor: held-out accuracy {:.4}, trained in {:.1} s ({} epochs)",
-            p.held_out_accuracy, p.train_seconds, p.epochs
+            p.held_out_accuracy, p.train_seconds, p.recipe.epochs
         );
         extractor
     })
@@ -57,23 +57,30 @@ fn features_are_finite_and_informative() {
 
 /// The sanity check of the whole pipeline: in this feature space the training digits and
 /// the held-out digits are one distribution, and uniform noise is far from both.
+///
+/// Both sides hold 2000 images (the held-out split, and as many training digits): coverage and
+/// recall depend on the ratio of the set sizes, and equal sizes are how the metrics are used.
+/// Precision is not asserted for noise (it measured 0.77): a few real outliers have huge k-NN
+/// balls that the tight cluster of noise features falls into, the weakness density and coverage
+/// were made to fix (Naeem et al. 2020). Coverage shows it (0.008); density only halves (0.59
+/// against 1.02), as those same balls count.
 #[test]
 fn real_against_real_is_close_and_noise_is_far() {
     use ganbench_metrics::{FeatureExtractor, ImageMetrics};
 
     let m = common::mnist();
     let extractor: &dyn FeatureExtractor = extractor();
-    let train_images = &m.images[..common::TRAIN * 784];
+    let n = 10_000 - common::TRAIN;
+    let train_images = &m.images[..n * 784];
     let held_out = &m.images[common::TRAIN * 784..];
-    let n_held_out = 10_000 - common::TRAIN;
-    let noise = ganbench_sdk::SeededRng::new(11).uniform_vec(n_held_out * 784, -1.0, 1.0);
+    let noise = ganbench_sdk::SeededRng::new(11).uniform_vec(n * 784, -1.0, 1.0);
 
     let metrics = ImageMetrics::default();
     let real = metrics
-        .evaluate_images(extractor, train_images, common::TRAIN, held_out, n_held_out)
+        .evaluate_images(extractor, train_images, n, held_out, n)
         .unwrap();
     let noise = metrics
-        .evaluate_images(extractor, train_images, common::TRAIN, &noise, n_held_out)
+        .evaluate_images(extractor, train_images, n, &noise, n)
         .unwrap();
     eprintln!("train vs held-out: {real:?}");
     eprintln!("train vs noise:    {noise:?}");
@@ -86,8 +93,9 @@ fn real_against_real_is_close_and_noise_is_far() {
     assert!(real.kid_mean * 20.0 < noise.kid_mean);
     assert!(real.precision >= 0.9 && real.recall >= 0.9, "{real:?}");
     assert!(real.coverage >= 0.9, "{real:?}");
+    assert!((0.8..1.25).contains(&real.density), "{real:?}");
     assert!(
-        noise.precision <= 0.05 && noise.coverage <= 0.05,
+        noise.recall <= 0.05 && noise.coverage <= 0.05 && noise.density < real.density,
         "{noise:?}"
     );
 }

@@ -215,6 +215,9 @@ pub fn page(
                             "Per variant: " (summary.statistics) ". ↑ higher is better, ↓ lower is better; "
                             "the best mean of each column is highlighted. “best” is the best single run."
                         }
+                        @for e in &loaded.extractors {
+                            p.note { "Image metrics (FID, KID, precision/recall, density/coverage) in the feature space of the evaluation CNN " (e) "." }
+                        }
                         div.scroll {
                             table.summary {
                                 thead { tr {

@@ -535,12 +535,12 @@ fn samples_figure(
         .map(|t| t.centres.clone())
         .unwrap_or_default();
     let extent = SamplesFigure::extent_for(&centres, &cells);
-    let data = loaded
-        .toy
-        .as_ref()
-        .map_or(String::new(), |t| format!(" on {}", t.name));
+    let title = match &loaded.toy {
+        Some(t) => format!("Generated samples on {} (× true mode centres)", t.name),
+        None => "Generated samples".to_string(),
+    };
     Some(SamplesFigure {
-        title: format!("Generated samples{data} (× true mode centres)"),
+        title,
         rows,
         steps,
         cells,

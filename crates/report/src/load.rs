@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use ganbench_spec::DataSpec;
-use ganbench_store::{Run, RunId, Status, Store, Sweep, SweepId};
+use ganbench_store::{Run, RunId, Status, Store, Sweep, SweepId, EXTRACTOR_EVENT};
 
 use crate::error::ReportError;
 use crate::metric::{self, MetricKind};
@@ -191,6 +191,9 @@ pub struct Loaded {
     pub metrics: Vec<MetricData>,
     /// The toy data, when every sweep trained on the same toy mixture.
     pub toy: Option<ToyInfo>,
+    /// The evaluation feature extractors the image metrics were computed with (each run's
+    /// newest [`EXTRACTOR_EVENT`] message), without repeats.
+    pub extractors: Vec<String>,
     /// Steps per bucket of every [`RunSeries`].
     pub bucket_width: u64,
 }
@@ -295,7 +298,19 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let mut entries: Vec<RunEntry> = Vec::with_capacity(runs.len());
+    let mut extractors: Vec<String> = Vec::new();
     for run in runs {
+        let newest_extractor = store
+            .run_details(run.id)?
+            .events
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == EXTRACTOR_EVENT);
+        if let Some(e) = newest_extractor {
+            if !extractors.contains(&e.message) {
+                extractors.push(e.message);
+            }
+        }
         let sweep = sweeps
             .iter()
             .position(|s| s.sweep.id == run.sweep_id)
@@ -345,6 +360,7 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
         variants,
         metrics,
         toy,
+        extractors,
         bucket_width: width,
     })
 }

@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p ganbench-sdk --bench dcgan_step -- [channels…]` (default 32); set
 //! `RAYON_NUM_THREADS=1` to match ganbench's one thread per trial. `STEPS` (default 10) timed
-//! steps follow 2 warm-up steps; the median is printed. A plain `main`: numbers, no assertions.
+//! steps follow 2 warm-up steps; the median wall time is printed, and the mean CPU time of the
+//! process (all threads), which a loaded machine does not inflate. A plain `main`: numbers, no
+//! assertions.
 
 use std::time::Instant;
 
@@ -37,8 +39,21 @@ fn gan_trainer(
     Box::new(GanTrainer::from_config(config, 0, &Device::Cpu, loss, reg).unwrap())
 }
 
-/// Median milliseconds per step over `steps` steps after 2 warm-up steps.
-fn time(t: &mut dyn Trainer, steps: usize) -> f64 {
+/// This process's CPU time (all threads, user + system) in milliseconds, from /proc/self/stat
+/// (10 ms resolution; `None` where there is no /proc). On a loaded machine wall time overstates
+/// the cost of a step; CPU time does not.
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0) // USER_HZ is 100 on Linux
+}
+
+/// (median wall milliseconds, mean CPU milliseconds) per step over `steps` steps after 2 warm-up
+/// steps.
+fn time(t: &mut dyn Trainer, steps: usize) -> (f64, Option<f64>) {
     let rows = t.rows_per_step();
     let mut rng = SeededRng::new(1);
     let data = rng.uniform_vec(rows * SHAPE.iter().product::<usize>(), -1.0, 1.0);
@@ -46,16 +61,22 @@ fn time(t: &mut dyn Trainer, steps: usize) -> f64 {
         data: &data,
         shape: &[rows, SHAPE[0], SHAPE[1], SHAPE[2]],
     };
-    let mut ms: Vec<f64> = (0..steps + 2)
+    for _ in 0..2 {
+        t.train_step(batch).unwrap();
+    }
+    let cpu_start = cpu_ms();
+    let mut ms: Vec<f64> = (0..steps)
         .map(|_| {
             let start = Instant::now();
             t.train_step(batch).unwrap();
             start.elapsed().as_secs_f64() * 1e3
         })
-        .skip(2)
         .collect();
+    let cpu = cpu_ms()
+        .zip(cpu_start)
+        .map(|(end, start)| (end - start) / steps as f64);
     ms.sort_by(f64::total_cmp);
-    ms[ms.len() / 2]
+    (ms[ms.len() / 2], cpu)
 }
 
 fn main() {
@@ -92,12 +113,16 @@ fn main() {
         None,
         false,
     );
-    let mlp_ms = time(mlp.as_mut(), steps);
+    let (mlp_ms, mlp_cpu) = time(mlp.as_mut(), steps);
+    let cpu_text = |cpu: Option<f64>| cpu.map(|c| format!("{c:.0} ms CPU")).unwrap_or_default();
     println!(
         "threads {}, batch {batch}, 1×28×28, median of {steps} steps",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
     );
-    println!("baseline gan, arch=Mlp (256×2): {mlp_ms:.1} ms/step");
+    println!(
+        "baseline gan, arch=Mlp (256×2): {mlp_ms:.1} ms/step, {}",
+        cpu_text(mlp_cpu)
+    );
     for c in channels {
         let ch = format!("channels={c}");
         let dc = base(&["arch=Dcgan", &ch]);
@@ -162,10 +187,11 @@ fn main() {
             Box::new(VaeTrainer::new(vcfg, 0, &Device::Cpu).unwrap()),
         ));
         for (name, mut t) in variants {
-            let ms = time(t.as_mut(), steps);
+            let (ms, cpu) = time(t.as_mut(), steps);
             println!(
-                "channels {c:>3}  {name:<30} {ms:>8.1} ms/step  ({:.1}× the MLP step)",
-                ms / mlp_ms
+                "channels {c:>3}  {name:<30} {ms:>8.1} ms/step  ({:.1}× the MLP step), {}",
+                ms / mlp_ms,
+                cpu_text(cpu)
             );
         }
     }

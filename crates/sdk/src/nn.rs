@@ -134,13 +134,18 @@ pub fn conv2d_forward(
     bias: Option<&Tensor>,
     config: &Conv2dConfig,
 ) -> Result<Tensor> {
-    let y = x.conv2d(
-        weight,
-        config.padding,
-        config.stride,
-        config.dilation,
-        config.groups,
-    )?;
+    // The im2col kernels of `fastconv` (candle's own op for groups > 1 and other devices).
+    let y = if config.groups == 1 {
+        crate::fastconv::conv2d(x, weight, config.padding, config.stride, config.dilation)?
+    } else {
+        x.conv2d(
+            weight,
+            config.padding,
+            config.stride,
+            config.dilation,
+            config.groups,
+        )?
+    };
     add_channel_bias(y, bias)
 }
 
@@ -152,7 +157,8 @@ pub fn conv_transpose2d_forward(
     bias: Option<&Tensor>,
     config: &ConvTranspose2dConfig,
 ) -> Result<Tensor> {
-    let y = x.conv_transpose2d(
+    let y = crate::fastconv::conv_transpose2d(
+        x,
         weight,
         config.padding,
         config.output_padding,
@@ -164,7 +170,7 @@ pub fn conv_transpose2d_forward(
 
 fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
-        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+        Some(b) => crate::ops::add_channel_bias(&y, b),
         None => Ok(y),
     }
 }
@@ -342,10 +348,8 @@ impl ModuleT for BatchNorm {
                 xs.shape()
             );
         }
-        let reduce: Vec<usize> = (0..xs.rank()).filter(|&d| d != 1).collect();
-        let mut stat_shape = vec![1; xs.rank()];
-        stat_shape[1] = self.features;
-        let (centered, var) = if train {
+        // Per-channel fused ops (crate::ops): one pass each, gradients of any order.
+        if train {
             let count = xs.elem_count() / self.features;
             if count < 2 {
                 bail!(
@@ -353,28 +357,20 @@ impl ModuleT for BatchNorm {
                     xs.shape()
                 );
             }
-            let mean = xs.mean_keepdim(reduce.clone())?;
-            let centered = xs.broadcast_sub(&mean)?;
-            let var = centered.sqr()?.mean_keepdim(reduce)?;
+            let (ys, mean, var) =
+                crate::ops::batch_norm_train(xs, &self.weight, &self.bias, BATCH_NORM_EPS)?;
             let m = BATCH_NORM_MOMENTUM;
             let unbiased = count as f64 / (count as f64 - 1.0);
             let (rm, rv) = self.running_stats()?;
             self.running_mean
-                .set(&((rm * (1.0 - m))? + (mean.detach().flatten_all()? * m)?)?)?;
+                .set(&((rm * (1.0 - m))? + (mean.detach() * m)?)?)?;
             self.running_var
-                .set(&((rv * (1.0 - m))? + (var.detach().flatten_all()? * (m * unbiased))?)?)?;
-            (centered, var)
+                .set(&((rv * (1.0 - m))? + (var.detach() * (m * unbiased))?)?)?;
+            Ok(ys)
         } else {
             let (rm, rv) = self.running_stats()?;
-            (
-                xs.broadcast_sub(&rm.reshape(stat_shape.as_slice())?)?,
-                rv.reshape(stat_shape.as_slice())?,
-            )
-        };
-        let normalized = centered.broadcast_div(&(var + BATCH_NORM_EPS)?.sqrt()?)?;
-        normalized
-            .broadcast_mul(&self.weight.reshape(stat_shape.as_slice())?)?
-            .broadcast_add(&self.bias.reshape(stat_shape.as_slice())?)
+            crate::ops::batch_norm_eval(xs, &self.weight, &self.bias, &rm, &rv, BATCH_NORM_EPS)
+        }
     }
 }
 

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
+/// The event kind that names a run's evaluation feature extractor (image data): its message says
+/// which network and weights the image metrics were computed with, and its held-out accuracy.
+/// Written by the runner's parent, read by reports.
+pub const EXTRACTOR_EVENT: &str = "extractor";
+
 /// Id of a sweep version (one row of `sweeps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
