@@ -9,6 +9,9 @@
 # it imports on a CPU-only machine (bench/torch_cuda_stubs.py). Runs both benchmarks, alternating
 # candle and PyTorch per model so that load on a shared machine hits both alike, prints both tables
 # and ends with one line: `ratio toy=<candle/pytorch> wgan-gp=<…> dcgan=<…> vae=<…>`.
+# "Before" is the same candle binary with the SDK's fast kernels off (GANBENCH_CANDLE_OPS=1:
+# candle's own conv, conv-transpose, activations and broadcasts), timed in the same run; its ratios
+# are printed on the line above the last.
 #
 # Environment: TORCH_VERSION (default 2.15.0), CARGO_TARGET_DIR as usual.
 set -euo pipefail
@@ -46,21 +49,30 @@ cargo build --release --quiet -p ganbench-bench
 bin=${CARGO_TARGET_DIR:-$repo/target}/release/iteration
 
 common=(--threads "$threads" --warmup "$warmup" --iters "$iters")
-candle_rows=() torch_rows=() candle_head="" torch_head=""
+candle_rows=() plain_rows=() torch_rows=() candle_head="" torch_head=""
 for model in "${only[@]}"; do
+    p=$(GANBENCH_CANDLE_OPS=1 "$bin" "${common[@]}" --only "$model")
     c=$("$bin" "${common[@]}" --only "$model")
     t=$(OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" bench/pytorch_iteration.py "${common[@]}" --only "$model")
     candle_head=$(echo "$c" | head -2) torch_head=$(echo "$t" | head -2)
+    plain_rows+=("$(echo "$p" | sed -n 3p)")
     candle_rows+=("$(echo "$c" | sed -n 3p)") torch_rows+=("$(echo "$t" | sed -n 3p)")
 done
 
+echo "before: candle's own ops (GANBENCH_CANDLE_OPS=1)"; printf '%s\n' "${plain_rows[@]}"; echo
+echo "after: ganbench's fast kernels"
 echo "$candle_head"; printf '%s\n' "${candle_rows[@]}"; echo
 echo "$torch_head"; printf '%s\n' "${torch_rows[@]}"; echo
 
-ratios=()
-for i in "${!only[@]}"; do
-    c=$(echo "${candle_rows[$i]}" | awk '{print $3}')
-    t=$(echo "${torch_rows[$i]}" | awk '{print $3}')
-    ratios+=("${only[$i]}=$(awk -v c="$c" -v t="$t" 'BEGIN { printf "%.2f", c / t }')")
-done
-echo "ratio ${ratios[*]}"
+ratios() { # the rows of one candle table against PyTorch's
+    local -n rows=$1
+    local out=() i c t
+    for i in "${!only[@]}"; do
+        c=$(echo "${rows[$i]}" | awk '{print $3}')
+        t=$(echo "${torch_rows[$i]}" | awk '{print $3}')
+        out+=("${only[$i]}=$(awk -v c="$c" -v t="$t" 'BEGIN { printf "%.2f", c / t }')")
+    done
+    echo "${out[*]}"
+}
+echo "ratio before $(ratios plain_rows)"
+echo "ratio $(ratios candle_rows)"

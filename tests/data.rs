@@ -191,7 +191,13 @@ fn sweep_file(dir: &Path, name: &str, data: &str) -> PathBuf {
 }
 
 fn run_sweep(sweep: &Path, db: &Path) -> (i32, String) {
-    let (code, _, stderr) = run(&["run", sweep.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    let (code, _, stderr) = run(&[
+        "run",
+        sweep.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--no-report",
+    ]);
     (code, stderr)
 }
 

@@ -9,17 +9,22 @@ use std::path::Path;
 
 use common::run;
 
-/// The first `n` digits of the committed MNIST fixture as gzipped IDX image and label files.
-fn write_digits(dir: &Path, n: usize) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
-    let set = ganbench_data::ImageSpec::Idx {
-        images: fixture.join("images-idx3-ubyte.gz"),
-        labels: Some(fixture.join("labels-idx1-ubyte.gz")),
+/// The committed MNIST fixture (10,000 digits with labels).
+fn fixture() -> ganbench_data::ImageSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
+    ganbench_data::ImageSpec::Idx {
+        images: dir.join("images-idx3-ubyte.gz"),
+        labels: Some(dir.join("labels-idx1-ubyte.gz")),
         transpose: false,
         held_out: None,
     }
     .load_all()
-    .unwrap();
+    .unwrap()
+}
+
+/// The first `n` digits of the fixture as gzipped IDX image and label files.
+fn write_digits(dir: &Path, n: usize) {
+    let set = fixture();
     let mut images = vec![0u8, 0, 8, 3];
     for d in [n as u32, 28, 28] {
         images.extend_from_slice(&d.to_be_bytes());
@@ -66,6 +71,7 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
         db.to_str().unwrap(),
         "--jobs",
         "2",
+        "--no-report", // the report is written below, into the temporary folder
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -116,7 +122,13 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
     }
 
     // A second run of the same sweep reuses the cached extractor.
-    let (code, _, stderr) = run(&["run", sweep.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    let (code, _, stderr) = run(&[
+        "run",
+        sweep.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--no-report",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("training the evaluation"), "{stderr}");
 
@@ -159,4 +171,42 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
         "{}",
         grid.display()
     );
+
+    // The VAE (only) saved held-out digits interleaved with its reconstructions, at both steps.
+    let saved: Vec<(String, i64, String)> = conn
+        .prepare(
+            "SELECT r.plugin, a.step, a.path FROM artifacts a JOIN runs r ON r.id = a.run_id
+             WHERE a.kind = 'reconstructions' ORDER BY r.id, a.step",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let plugin_steps: Vec<(&str, i64)> = saved.iter().map(|s| (&s.0[..], s.1)).collect();
+    assert_eq!(plugin_steps, [("vae", 10), ("vae", 20)], "{saved:?}");
+    let (pairs, shape) = ganbench_data::npy::read_npy(Path::new(&saved[1].2)).unwrap();
+    assert_eq!(shape, [64, 1, 28, 28]); // 32 (original, reconstruction) pairs
+    assert!(pairs.iter().all(|v| v.is_finite()));
+    // Every original is one of the dataset's digits, exactly; reconstructions are not copies.
+    let digits = fixture().to_f32(0..600);
+    for (k, pair) in pairs.chunks_exact(2 * 784).enumerate() {
+        let (original, reconstruction) = pair.split_at(784);
+        assert!(
+            digits.chunks_exact(784).any(|d| d == original),
+            "original {k} is not a digit of the dataset"
+        );
+        assert_ne!(original, reconstruction);
+    }
+    let figure = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("reconstructions")
+        })
+        .expect("a reconstruction grid figure");
+    image::open(&figure).unwrap();
 }

@@ -15,7 +15,8 @@ use std::path::Path;
 use crate::plugin::{Batch, Plugin, PluginError, TrialConfig};
 
 /// Bumped on any change to the layout or meaning of [`PluginDeclaration`].
-pub const ABI_VERSION: u32 = 1;
+/// (2: `reconstruct` appended to the vtable.)
+pub const ABI_VERSION: u32 = 2;
 
 /// The compiler, target and profile this crate was built with (see build.rs). The SDK appends
 /// the candle version to make the full build id.
@@ -132,6 +133,13 @@ pub struct PluginVTable {
     /// Writes a JSON [`crate::Description`].
     pub describe:
         unsafe extern "C-unwind" fn(handle: Handle, out: ByteSink, err: ByteSink) -> Status,
+    /// Writes the reconstructions of `batch` to `out`, or nothing when the model has none.
+    pub reconstruct: unsafe extern "C-unwind" fn(
+        handle: Handle,
+        batch: TensorRef,
+        out: TensorSink,
+        err: ByteSink,
+    ) -> Status,
 }
 
 /// What a plugin library exports (and what a built-in hands the registry directly).
@@ -169,6 +177,7 @@ impl PluginDeclaration {
                 save: shim::save,
                 load: shim::load,
                 describe: shim::describe,
+                reconstruct: shim::reconstruct,
             },
         }
     }
@@ -332,24 +341,41 @@ mod shim {
         err: ByteSink,
     ) -> Status {
         guard(&err, || {
-            let s = trainer(h).sample(n, seed)?;
-            let expected: usize = s.shape.iter().product();
-            if expected != s.data.len() {
-                return Err(PluginError::msg(format!(
-                    "sample returned {} values for shape {:?}",
-                    s.data.len(),
-                    s.shape
-                )));
-            }
-            let t = TensorRef {
-                data: s.data.as_ptr(),
-                len: s.data.len(),
-                shape: s.shape.as_ptr(),
-                ndim: s.shape.len(),
-            };
-            (out.write)(out.ctx, t);
-            Ok(())
+            write_samples("sample", &trainer(h).sample(n, seed)?, &out)
         })
+    }
+
+    pub unsafe extern "C-unwind" fn reconstruct(
+        h: Handle,
+        b: TensorRef,
+        out: TensorSink,
+        err: ByteSink,
+    ) -> Status {
+        guard(&err, || match trainer(h).reconstruct(batch(b))? {
+            Some(s) => write_samples("reconstruct", &s, &out),
+            None => Ok(()),
+        })
+    }
+
+    /// Hands `s` to the host's sink after checking that its values fill its shape.
+    fn write_samples(call: &str, s: &crate::Samples, out: &TensorSink) -> Result<(), PluginError> {
+        let expected: usize = s.shape.iter().product();
+        if expected != s.data.len() {
+            return Err(PluginError::msg(format!(
+                "{call} returned {} values for shape {:?}",
+                s.data.len(),
+                s.shape
+            )));
+        }
+        let t = TensorRef {
+            data: s.data.as_ptr(),
+            len: s.data.len(),
+            shape: s.shape.as_ptr(),
+            ndim: s.shape.len(),
+        };
+        // SAFETY: the host's sink copies the tensor during the call.
+        unsafe { (out.write)(out.ctx, t) };
+        Ok(())
     }
 
     pub unsafe extern "C-unwind" fn save(h: Handle, dir: StrRef, err: ByteSink) -> Status {

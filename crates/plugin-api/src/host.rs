@@ -253,6 +253,20 @@ impl TrainerHandle {
         batch: Batch<'_>,
         f: unsafe extern "C-unwind" fn(Handle, TensorRef, MetricSink, ByteSink) -> Status,
     ) -> Result<Metrics, CallError> {
+        let t = self.tensor_ref(batch)?;
+        let mut metrics: Metrics = Vec::new();
+        let mut err = String::new();
+        let sink = MetricSink {
+            ctx: &mut metrics as *mut Metrics as *mut c_void,
+            push: push_metric,
+        };
+        let status = unsafe { f(self.handle, t, sink, string_sink(&mut err)) };
+        self.plugin.check(call, status, err)?;
+        Ok(metrics)
+    }
+
+    /// `batch` as the boundary passes it, after checking that its values fill its shape.
+    fn tensor_ref(&self, batch: Batch<'_>) -> Result<TensorRef, CallError> {
         let expected: usize = batch.shape.iter().product();
         if expected != batch.data.len() {
             return Err(CallError::Protocol {
@@ -264,21 +278,12 @@ impl TrainerHandle {
                 ),
             });
         }
-        let t = TensorRef {
+        Ok(TensorRef {
             data: batch.data.as_ptr(),
             len: batch.data.len(),
             shape: batch.shape.as_ptr(),
             ndim: batch.shape.len(),
-        };
-        let mut metrics: Metrics = Vec::new();
-        let mut err = String::new();
-        let sink = MetricSink {
-            ctx: &mut metrics as *mut Metrics as *mut c_void,
-            push: push_metric,
-        };
-        let status = unsafe { f(self.handle, t, sink, string_sink(&mut err)) };
-        self.plugin.check(call, status, err)?;
-        Ok(metrics)
+        })
     }
 
     pub fn sample(&mut self, n: usize, seed: u64) -> Result<Samples, CallError> {
@@ -296,6 +301,24 @@ impl TrainerHandle {
             plugin: self.plugin.name.clone(),
             message: "sample returned no tensor".into(),
         })
+    }
+
+    /// The model's reconstructions of `batch`, if it makes any (see [`Trainer::reconstruct`]).
+    ///
+    /// [`Trainer::reconstruct`]: crate::Trainer::reconstruct
+    pub fn reconstruct(&mut self, batch: Batch<'_>) -> Result<Option<Samples>, CallError> {
+        let t = self.tensor_ref(batch)?;
+        let mut samples: Option<Samples> = None;
+        let mut err = String::new();
+        let sink = TensorSink {
+            ctx: &mut samples as *mut Option<Samples> as *mut c_void,
+            write: write_tensor,
+        };
+        let status = unsafe {
+            (self.plugin.decl.vtable.reconstruct)(self.handle, t, sink, string_sink(&mut err))
+        };
+        self.plugin.check("reconstruct", status, err)?;
+        Ok(samples)
     }
 
     pub fn save(&mut self, dir: &Path) -> Result<(), CallError> {

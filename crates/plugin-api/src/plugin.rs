@@ -99,6 +99,12 @@ pub trait Trainer {
     fn evaluate(&mut self, _batch: Batch<'_>) -> PluginResult<Metrics> {
         Ok(Vec::new())
     }
+    /// Optional: the model's reconstructions of held-out real examples, in `batch`'s shape (a
+    /// VAE's decoded posterior means); `None` for models that do not reconstruct. Reports show
+    /// them beside the originals.
+    fn reconstruct(&mut self, _batch: Batch<'_>) -> PluginResult<Option<Samples>> {
+        Ok(None)
+    }
     /// Writes everything needed to continue training bit-for-bit into `dir` (which exists).
     fn save(&self, dir: &Path) -> PluginResult<()>;
     /// Restores what [`Trainer::save`] wrote.

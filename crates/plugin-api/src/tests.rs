@@ -126,6 +126,12 @@ fn builtin_round_trips_through_the_abi() {
     assert_eq!(s.shape, vec![3, 2]);
     assert_eq!(s.data, vec![5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
     assert_eq!(t.describe().unwrap().parameters, 42);
+    // A model without reconstructions (the trait's default) says so: no tensor, no error.
+    let batch = Batch {
+        data: &[1.0, 2.0],
+        shape: &[1, 2],
+    };
+    assert!(t.reconstruct(batch).unwrap().is_none());
 }
 
 #[test]

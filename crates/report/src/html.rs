@@ -151,7 +151,7 @@ const FIGURE_SECTIONS: &[SectionInfo] = &[
         id: "samples",
         title: "Samples during training",
         section: Section::Samples,
-        intro: "Generated samples at each evaluation step of one run per variant (its first seed); for 2D data the true mode centres are black crosses.",
+        intro: "Generated samples at each evaluation step of one run per variant (its first seed); for 2D data the true mode centres are black crosses. For models that reconstruct (the VAE) on images, a second grid shows held-out images next to their reconstructions.",
     },
 ];
 

@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use ganbench_store::{Status, Store};
 
 pub use error::{ReportError, Result};
-pub use load::{Loaded, Selection};
+pub use load::{Loaded, RunEntry, Selection};
 pub use metric::MetricKind;
 pub use plot::curves::Band;
 pub use plot::{Figure, ImageFormat, Section};
@@ -399,11 +399,23 @@ fn plan_figures(
         }
     }
     let mut notes = Vec::new();
-    if let Some(figure) = samples_figure(loaded, options.format, &mut notes) {
+    if let Some(figure) = samples_figure(loaded, options.format, &mut notes, Grid::Samples) {
         jobs.push(Job {
             stem: unique("samples".into()),
             section: Section::Samples,
             caption: "Generated samples of each variant's first run at its evaluation steps."
+                .into(),
+            figure: FigureKind::Samples(figure),
+        });
+    }
+    if let Some(figure) = samples_figure(loaded, options.format, &mut notes, Grid::Reconstructions)
+    {
+        jobs.push(Job {
+            stem: unique("reconstructions".into()),
+            section: Section::Samples,
+            caption: "Reconstructions: held-out images, each followed by the model's \
+                      reconstruction of it (left original, right reconstruction, in pairs), for \
+                      the variants that reconstruct (the VAE)."
                 .into(),
             figure: FigureKind::Samples(figure),
         });
@@ -464,15 +476,33 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
     })
 }
 
-/// The sample grid: per variant its first run (by seed) that saved samples, finished ones first.
+/// Which artifacts a grid of [`samples_figure`] shows.
+#[derive(Clone, Copy, PartialEq)]
+enum Grid {
+    Samples,
+    Reconstructions,
+}
+
+impl Grid {
+    fn files(self, entry: &RunEntry) -> &[(u64, PathBuf)] {
+        match self {
+            Grid::Samples => &entry.samples,
+            Grid::Reconstructions => &entry.reconstructions,
+        }
+    }
+}
+
+/// A grid of samples (or reconstructions): per variant its first run (by seed) that saved them,
+/// finished ones first; variants without any are left out.
 fn samples_figure(
     loaded: &Loaded,
     format: ImageFormat,
     notes: &mut Vec<String>,
+    grid: Grid,
 ) -> Option<SamplesFigure> {
     let mut chosen: Vec<(usize, usize)> = Vec::new(); // (variant, run)
     for (v, info) in loaded.variants.iter().enumerate() {
-        let with_samples = |r: &&usize| !loaded.runs[**r].samples.is_empty();
+        let with_samples = |r: &&usize| !grid.files(&loaded.runs[**r]).is_empty();
         let run = info
             .runs
             .iter()
@@ -488,7 +518,7 @@ fn samples_figure(
     }
     let mut steps: Vec<u64> = chosen
         .iter()
-        .flat_map(|&(_, r)| loaded.runs[r].samples.iter().map(|s| s.0))
+        .flat_map(|&(_, r)| grid.files(&loaded.runs[r]).iter().map(|s| s.0))
         .collect();
     steps.sort_unstable();
     steps.dedup();
@@ -513,19 +543,25 @@ fn samples_figure(
         cells.push(
             steps
                 .iter()
-                .map(|step| match entry.samples.iter().find(|s| s.0 == *step) {
-                    Some((_, path)) => {
-                        let cell = Cell::read(path);
-                        if let Cell::Missing(why) = &cell {
-                            notes.push(format!(
-                                "samples of run {} at step {step}: {why}",
-                                entry.run.id.0
-                            ));
+                .map(
+                    |step| match grid.files(entry).iter().find(|s| s.0 == *step) {
+                        Some((_, path)) => {
+                            let cell = Cell::read(path);
+                            if let Cell::Missing(why) = &cell {
+                                notes.push(format!(
+                                    "{} of run {} at step {step}: {why}",
+                                    match grid {
+                                        Grid::Samples => "samples",
+                                        Grid::Reconstructions => "reconstructions",
+                                    },
+                                    entry.run.id.0
+                                ));
+                            }
+                            cell
                         }
-                        cell
-                    }
-                    None => Cell::Missing("no samples at this step".into()),
-                })
+                        None => Cell::Missing("no samples at this step".into()),
+                    },
+                )
                 .collect::<Vec<Cell>>(),
         );
     }
@@ -535,9 +571,12 @@ fn samples_figure(
         .map(|t| t.centres.clone())
         .unwrap_or_default();
     let extent = SamplesFigure::extent_for(&centres, &cells);
-    let title = match &loaded.toy {
-        Some(t) => format!("Generated samples on {} (× true mode centres)", t.name),
-        None => "Generated samples".to_string(),
+    let title = match (&loaded.toy, grid) {
+        (_, Grid::Reconstructions) => "Held-out images and their reconstructions".to_string(),
+        (Some(t), Grid::Samples) => {
+            format!("Generated samples on {} (× true mode centres)", t.name)
+        }
+        (None, Grid::Samples) => "Generated samples".to_string(),
     };
     Some(SamplesFigure {
         title,

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use ganbench_spec::DataSpec;
-use ganbench_store::{Run, RunId, Status, Store, Sweep, SweepId, EXTRACTOR_EVENT};
+use ganbench_store::{
+    Run, RunId, Status, Store, Sweep, SweepId, EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT,
+    SAMPLES_ARTIFACT,
+};
 
 use crate::error::ReportError;
 use crate::metric::{self, MetricKind};
@@ -50,6 +53,9 @@ pub struct RunEntry {
     pub varied: Vec<String>,
     /// Sample files by evaluation step.
     pub samples: Vec<(u64, PathBuf)>,
+    /// Files of held-out images interleaved with their reconstructions, by evaluation step
+    /// (models that reconstruct, on image data).
+    pub reconstructions: Vec<(u64, PathBuf)>,
 }
 
 /// A variant: the runs that share a label (within one sweep).
@@ -319,12 +325,16 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
             .iter()
             .position(|(si, l)| *si == sweep && *l == run.label)
             .unwrap_or(0);
-        let samples = store
-            .artifacts(run.id)?
-            .into_iter()
-            .filter(|a| a.kind == "samples")
-            .map(|a| (a.step, resolve(&db_dir, &a.path)))
-            .collect();
+        let artifacts = store.artifacts(run.id)?;
+        let of_kind = |kind: &str| -> Vec<(u64, PathBuf)> {
+            artifacts
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| (a.step, resolve(&db_dir, &a.path)))
+                .collect()
+        };
+        let (samples, reconstructions) =
+            (of_kind(SAMPLES_ARTIFACT), of_kind(RECONSTRUCTIONS_ARTIFACT));
         variants[variant].runs.push(entries.len());
         entries.push(RunEntry {
             run,
@@ -332,6 +342,7 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
             sweep,
             varied: Vec::new(),
             samples,
+            reconstructions,
         });
     }
     // Sort each variant's runs by configuration then seed, so "the first seed" is well defined.

@@ -97,6 +97,9 @@ pub enum WorkerMessage {
         step: u64,
         metrics: WireMetrics,
         samples: Option<PathBuf>,
+        /// Held-out images interleaved with their reconstructions (see `trial::Event::Eval`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reconstructions: Option<PathBuf>,
     },
     /// A pending checkpoint of `step` is written to `pending`; the parent commits it.
     Checkpoint {

@@ -16,7 +16,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ganbench_plugin_api::Metrics;
-use ganbench_store::{RunId, Status, Store, StoreError, Writer};
+use ganbench_store::{
+    RunId, Status, Store, StoreError, Writer, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
+};
 use serde::Serialize;
 
 use crate::checkpoint;
@@ -337,10 +339,14 @@ fn handle(
             step,
             metrics,
             samples,
+            reconstructions,
         } => {
             writer.log(run, step, &from_wire(&metrics))?;
             if let Some(path) = samples {
-                writer.artifact(run, step, "samples", &path.to_string_lossy())?;
+                writer.artifact(run, step, SAMPLES_ARTIFACT, &path.to_string_lossy())?;
+            }
+            if let Some(path) = reconstructions {
+                writer.artifact(run, step, RECONSTRUCTIONS_ARTIFACT, &path.to_string_lossy())?;
             }
         }
         WorkerMessage::Checkpoint { step, pending } => {

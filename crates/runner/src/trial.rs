@@ -47,6 +47,9 @@ pub enum Event<'a> {
         step: u64,
         metrics: &'a Metrics,
         samples: &'a Samples,
+        /// For image data and models that reconstruct (a VAE): held-out images and their
+        /// reconstructions, interleaved (original, reconstruction, original, …).
+        reconstructions: Option<&'a Samples>,
     },
     /// A checkpoint covering steps 1..=step was written but is not yet visible: the observer
     /// calls [`checkpoint::commit`] once everything it logged up to `step` is durable, so a resumed
@@ -242,10 +245,15 @@ pub fn run_trial(
         if is_last || (plan.eval_every > 0 && step % plan.eval_every == 0) {
             let (metrics, samples) =
                 evaluate(&mut trainer, plan, toy.as_ref(), images.as_ref(), held_out)?;
+            let reconstructions = match images {
+                Some(_) => reconstruction_pairs(&mut trainer, held_out)?,
+                None => None,
+            };
             if observer.on_event(Event::Eval {
                 step,
                 metrics: &metrics,
                 samples: &samples,
+                reconstructions: reconstructions.as_ref(),
             }) == Control::Stop
             {
                 control = Control::Stop;
@@ -324,6 +332,44 @@ impl<'a> ImageReference<'a> {
             .map_err(|e| TrialError::Metrics(e.to_string()))?;
         Ok(fake.named())
     }
+}
+
+/// Held-out images shown with their reconstructions in reports.
+pub const RECONSTRUCTION_PAIRS: usize = 32;
+
+/// The first [`RECONSTRUCTION_PAIRS`] held-out images, each followed by its reconstruction;
+/// `None` when the model does not reconstruct.
+fn reconstruction_pairs(
+    trainer: &mut TrainerHandle,
+    held_out: Batch<'_>,
+) -> Result<Option<Samples>, TrialError> {
+    let (rows, example): (usize, usize) = match held_out.shape {
+        [n, rest @ ..] => (*n.min(&RECONSTRUCTION_PAIRS), rest.iter().product()),
+        [] => return Ok(None),
+    };
+    let mut shape = held_out.shape.to_vec();
+    shape[0] = rows;
+    let originals = &held_out.data[..rows * example];
+    let batch = Batch {
+        data: originals,
+        shape: &shape,
+    };
+    let Some(reconstructed) = trainer.reconstruct(batch)? else {
+        return Ok(None);
+    };
+    if reconstructed.data.len() != originals.len() {
+        return Err(TrialError::Metrics(format!(
+            "reconstruct returned shape {:?} for a batch of shape {shape:?}",
+            reconstructed.shape
+        )));
+    }
+    let data = originals
+        .chunks_exact(example)
+        .zip(reconstructed.data.chunks_exact(example))
+        .flat_map(|(o, r)| o.iter().chain(r).copied())
+        .collect();
+    shape[0] = 2 * rows;
+    Ok(Some(Samples { data, shape }))
 }
 
 fn evaluate(

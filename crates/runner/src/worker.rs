@@ -54,16 +54,19 @@ pub fn serve(
                 step,
                 metrics,
                 samples,
+                reconstructions,
             } => {
-                let path = task
-                    .samples_dir
-                    .as_ref()
-                    .map(|dir| dir.join(format!("step-{step:08}.npy")));
-                let written = path.filter(|p| write_samples(p, samples));
+                let path = |suffix: &str| {
+                    task.samples_dir
+                        .as_ref()
+                        .map(|dir| dir.join(format!("step-{step:08}{suffix}.npy")))
+                };
                 WorkerMessage::Eval {
                     step,
                     metrics: to_wire(metrics),
-                    samples: written,
+                    samples: path("").filter(|p| write_samples(p, samples)),
+                    reconstructions: reconstructions
+                        .and_then(|r| path("-reconstructions").filter(|p| write_samples(p, r))),
                 }
             }
             Event::Checkpoint { step, pending, .. } => WorkerMessage::Checkpoint {

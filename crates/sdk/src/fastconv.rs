@@ -92,7 +92,8 @@ pub fn conv_transpose2d(
 }
 
 fn fast(xs: &Tensor, kernel: &Tensor) -> bool {
-    xs.device().is_cpu()
+    crate::fast_kernels()
+        && xs.device().is_cpu()
         && matches!(xs.dtype(), DType::F32 | DType::F64)
         && xs.dtype() == kernel.dtype()
         && xs.rank() == 4

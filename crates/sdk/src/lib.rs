@@ -38,6 +38,18 @@ pub mod testing;
 pub mod vae;
 pub mod vars;
 
+/// The environment variable that turns the SDK's fast CPU kernels ([`fastconv`] and the fused
+/// elementwise ops) off, so that every layer uses candle's own ops: `GANBENCH_CANDLE_OPS=1`.
+/// For benchmarks (the "before" column of bench/compare-pytorch.sh) and for ruling the fast paths
+/// out when a result looks wrong. The two paths agree to rounding, not bitwise.
+pub const CANDLE_OPS_ENV: &str = "GANBENCH_CANDLE_OPS";
+
+/// Whether the fast CPU kernels are on (they are unless [`CANDLE_OPS_ENV`] is `1`); read once.
+pub fn fast_kernels() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| std::env::var(CANDLE_OPS_ENV).map_or(true, |v| v != "1"))
+}
+
 pub use candle_core as candle;
 pub use candle_nn;
 pub use ganbench_plugin_api as plugin_api;

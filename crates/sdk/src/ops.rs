@@ -13,7 +13,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
 fn fused(xs: &Tensor) -> bool {
-    xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
+    crate::fast_kernels() && xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
 }
 
 /// Leaky ReLU: x for x > 0, slope·x otherwise (derivative `slope` at 0, as in PyTorch).
@@ -664,6 +664,82 @@ mod tests {
             let scale = e.iter().fold(1f64, |m, v| m.max(v.abs()));
             for (a, e) in a.iter().zip(&e) {
                 assert!((a - e).abs() < 1e-10 * scale, "{a} vs {e}");
+            }
+        }
+    }
+
+    /// Every fused op's gradient against central finite differences in f64: for
+    /// f(x, p) = Σ r ⊙ op(x, p) with a fixed random r, ∂f/∂x and ∂f/∂p from the backward pass
+    /// agree with (f(θ + h) − f(θ − h)) / 2h in every coordinate.
+    #[test]
+    fn fused_op_gradients_match_finite_differences() {
+        type Op = fn(&Tensor, &Tensor) -> Result<Tensor>;
+        let ops: [(&str, Op, usize); 6] = [
+            ("leaky_relu", |x, _| leaky_relu(x, 0.2), 3),
+            (
+                "add_bias",
+                |x, b| add_bias(&x.flatten_from(1)?, &b.repeat(8)?),
+                3,
+            ),
+            ("add_channel_bias", add_channel_bias, 3),
+            ("mul_channel", mul_channel, 3),
+            ("sum_channels", |x, p| sum_channels(&(x * x)?)?.mul(p), 3),
+            (
+                "batch_norm_train",
+                |x, p| Ok(batch_norm_train(x, p, &p.sqr()?, 1e-5)?.0),
+                3,
+            ),
+        ];
+        let mut rng = SeededRng::new(5);
+        for (name, op, channels) in ops {
+            let f64s = |t: Tensor| t.to_dtype(DType::F64).unwrap();
+            let shape = (2, channels, 2, 4);
+            let x0 = f64s(rng.normal(shape, &Device::Cpu).unwrap());
+            let p0 = f64s(rng.normal(channels, &Device::Cpu).unwrap());
+            let r = f64s(rng.normal(shape, &Device::Cpu).unwrap());
+            let f = |x: &Tensor, p: &Tensor| -> Tensor {
+                let y = op(x, p).unwrap();
+                let r = r
+                    .flatten_all()
+                    .unwrap()
+                    .narrow(0, 0, y.elem_count())
+                    .unwrap();
+                (y.flatten_all().unwrap() * r).unwrap().sum_all().unwrap()
+            };
+            let (x, p) = (
+                Var::from_tensor(&x0).unwrap(),
+                Var::from_tensor(&p0).unwrap(),
+            );
+            let grads = f(x.as_tensor(), p.as_tensor()).backward().unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let zeros_like = |t: &Tensor| vec![0.0; t.elem_count()];
+            let analytic = [
+                grads
+                    .get(x.as_tensor())
+                    .map_or_else(|| zeros_like(&x0), flat),
+                grads
+                    .get(p.as_tensor())
+                    .map_or_else(|| zeros_like(&p0), flat),
+            ];
+            let h = 1e-6;
+            for (which, base) in [&x0, &p0].into_iter().enumerate() {
+                let values = flat(base);
+                for i in 0..values.len() {
+                    let at = |delta: f64| {
+                        let mut v = values.clone();
+                        v[i] += delta;
+                        let t = Tensor::from_vec(v, base.shape(), &Device::Cpu).unwrap();
+                        let value = if which == 0 { f(&t, &p0) } else { f(&x0, &t) };
+                        value.to_scalar::<f64>().unwrap()
+                    };
+                    let numeric = (at(h) - at(-h)) / (2.0 * h);
+                    let a = analytic[which][i];
+                    assert!(
+                        (a - numeric).abs() <= 1e-5 * numeric.abs().max(1.0),
+                        "{name}: ∂f/∂{}[{i}] = {a} by backward, {numeric} by finite differences",
+                        ["x", "p"][which]
+                    );
+                }
             }
         }
     }

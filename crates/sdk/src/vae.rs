@@ -322,6 +322,22 @@ impl VaeTrainer {
         ])
     }
 
+    /// The decoder means at the encoder means of `batch`: what the model keeps of each example.
+    pub fn reconstruction(&self, batch: Batch<'_>) -> Result<Samples> {
+        let rows = batch.shape.first().copied().unwrap_or(0).max(1);
+        check_batch(batch, &self.config.data_shape, rows)?;
+        let x = Tensor::from_slice(batch.data, batch.shape, &self.device)?.flatten_from(1)?;
+        let mu = self
+            .encoder
+            .forward_t(&x, false)?
+            .narrow(1, 0, self.config.latent_dim)?;
+        let mean = self.decoder.forward_t(&mu, false)?;
+        Ok(Samples {
+            data: mean.flatten_all()?.to_vec1::<f32>()?,
+            shape: batch.shape.to_vec(),
+        })
+    }
+
     /// `n` samples from the prior: decoder means, plus decoder noise with `sample_noise`.
     pub fn generate_samples(&self, n: usize, seed: u64) -> Result<Samples> {
         let mut rng = SeededRng::with_stream(seed, stream::SAMPLE);
@@ -399,6 +415,10 @@ impl Trainer for VaeTrainer {
 
     fn evaluate(&mut self, batch: Batch<'_>) -> PluginResult<Metrics> {
         Ok(self.eval(batch)?)
+    }
+
+    fn reconstruct(&mut self, batch: Batch<'_>) -> PluginResult<Option<Samples>> {
+        Ok(Some(self.reconstruction(batch)?))
     }
 
     fn save(&self, dir: &Path) -> PluginResult<()> {

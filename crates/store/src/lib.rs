@@ -86,7 +86,7 @@ pub use sys::{host_name, pid_is_alive};
 pub use types::{
     Artifact, EnsuredRun, Event, ExportRow, LastValue, NewRun, Point, Registration, Run,
     RunDetails, RunId, Status, StatusCounts, Sweep, SweepId, SweepSummary, Truncated,
-    EXTRACTOR_EVENT,
+    EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
 };
 pub use writer::{Writer, WriterOptions};
 

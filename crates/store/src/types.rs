@@ -12,6 +12,13 @@ use crate::error::StoreError;
 /// Written by the runner's parent, read by reports.
 pub const EXTRACTOR_EVENT: &str = "extractor";
 
+/// The artifact kind of a run's generated samples at an evaluation (an .npy array).
+pub const SAMPLES_ARTIFACT: &str = "samples";
+
+/// The artifact kind of held-out images interleaved with the model's reconstructions of them
+/// (original, reconstruction, …; an .npy array), for models that reconstruct.
+pub const RECONSTRUCTIONS_ARTIFACT: &str = "reconstructions";
+
 /// Id of a sweep version (one row of `sweeps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

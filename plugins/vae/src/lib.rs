@@ -48,6 +48,15 @@ mod tests {
             .unwrap();
         assert_eq!(e[0].0, "elbo");
         assert_eq!(t.sample(3, 0).unwrap().shape, vec![3, 2]);
+        // Reconstructions cross the boundary in the batch's shape, deterministically.
+        let batch = Batch {
+            data: &data,
+            shape: &[2, 2],
+        };
+        let r = t.reconstruct(batch).unwrap().expect("a VAE reconstructs");
+        assert_eq!(r.shape, vec![2, 2]);
+        assert!(r.data.iter().all(|v| v.is_finite()));
+        assert_eq!(t.reconstruct(batch).unwrap().unwrap().data, r.data);
     }
 
     #[test]
