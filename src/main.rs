@@ -75,7 +75,7 @@ enum Command {
     Show(commands::show::Args),
     /// Export a sweep's metric points as CSV or JSON lines.
     Export(commands::export::Args),
-    /// Write figures and an HTML page comparing a sweep's variants (reports/<sweep>/index.html).
+    /// Write figures and an HTML page comparing a sweep's variants (reports/SWEEP/index.html).
     Report(commands::report::Args),
     /// Write a report over chosen runs and sweeps (reports/compare/index.html).
     Compare(commands::compare::Args),

@@ -23,7 +23,7 @@ pub enum BandArg {
 /// Options shared by `report` and `compare`.
 #[derive(clap::Args, Debug)]
 pub struct Look {
-    /// Directory to write index.html and the figures into [default: reports/<sweep>, or
+    /// Directory to write index.html and the figures into [default: reports/SWEEP, or
     /// reports/compare for `compare`].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

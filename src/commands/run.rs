@@ -42,7 +42,7 @@ pub struct Args {
     /// Print a JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
-    /// Do not write the report (reports/<sweep>/index.html) at the end.
+    /// Do not write the report (reports/SWEEP/index.html) at the end.
     #[arg(long)]
     no_report: bool,
 }

@@ -649,17 +649,15 @@ mod tests {
                 g2.get(b.as_tensor()).unwrap(),
             ]
             .map(flat);
-            ([flat(&y), flat(&mean), flat(&var)], first, second)
-        };
-        let (ours, reference) = (run(true), run(false));
-        let all = |r: &([Vec<f64>; 3], [Vec<f64>; 3], [Vec<f64>; 2])| {
-            r.0.iter()
-                .chain(&r.1)
-                .chain(&r.2)
-                .cloned()
+            [flat(&y), flat(&mean), flat(&var)]
+                .into_iter()
+                .chain(first)
+                .chain(second)
                 .collect::<Vec<_>>()
         };
-        for (a, e) in all(&ours).iter().zip(all(&reference)) {
+        let (ours, reference) = (run(true), run(false));
+        assert_eq!(ours.len(), reference.len());
+        for (a, e) in ours.iter().zip(reference) {
             assert_eq!(a.len(), e.len());
             let scale = e.iter().fold(1f64, |m, v| m.max(v.abs()));
             for (a, e) in a.iter().zip(&e) {
