@@ -100,6 +100,11 @@ impl Optimizer for Adam {
                 continue;
             };
             let g = g.detach();
+            let coefficients = [beta1, beta2, eps, step_size, inv_sqrt_bc2];
+            if let Some((m, v)) = fused_adam(p, &g, &self.m[i], &self.v[i], coefficients)? {
+                (self.m[i], self.v[i]) = (m, v);
+                continue;
+            }
             let m = ((&self.m[i] * beta1)? + (&g * (1.0 - beta1))?)?;
             let v = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let denom = v.sqrt()?.affine(inv_sqrt_bc2, eps)?;
@@ -139,6 +144,67 @@ impl Optimizer for Adam {
         (self.t, self.m, self.v) = (t, m, v);
         Ok(())
     }
+}
+
+/// The Adam update of one f32 CPU parameter in a single pass over p, g, m and v, the same
+/// formula as the tensor code in [`Adam::step`] (which allocates nine temporaries per parameter, a
+/// tenth of a DCGAN step). Returns the new moments, or `None` where it does not apply (other
+/// devices or dtypes, or [`crate::fast_kernels`] off).
+fn fused_adam(
+    p: &Var,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    [beta1, beta2, eps, step_size, inv_sqrt_bc2]: [f64; 5],
+) -> Result<Option<(Tensor, Tensor)>> {
+    use candle_core::{CpuStorage, Storage};
+
+    let all = [p.as_tensor(), g, m, v];
+    if !crate::fast_kernels()
+        || all
+            .iter()
+            .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32 || t.shape() != p.shape())
+    {
+        return Ok(None);
+    }
+    let n = p.elem_count();
+    let (mut new_p, mut new_m, mut new_v) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    {
+        let guards: Vec<_> = all.iter().map(|t| t.storage_and_layout()).collect();
+        let mut slices = Vec::with_capacity(4);
+        for (storage, layout) in &guards {
+            match &**storage {
+                Storage::Cpu(CpuStorage::F32(data)) => {
+                    slices.push(crate::ops::values(data, layout))
+                }
+                _ => return Ok(None),
+            }
+        }
+        let (b1, b2, e) = (beta1 as f32, beta2 as f32, eps as f32);
+        let (lr, bc) = (step_size as f32, inv_sqrt_bc2 as f32);
+        for (((&p, &g), &m), &v) in slices[0]
+            .iter()
+            .zip(slices[1].iter())
+            .zip(slices[2].iter())
+            .zip(slices[3].iter())
+        {
+            let m = m * b1 + g * (1.0 - b1);
+            let v = v * b2 + g * g * (1.0 - b2);
+            new_p.push(p - m / (v.sqrt() * bc + e) * lr);
+            new_m.push(m);
+            new_v.push(v);
+        }
+    } // the read guards end here, before `set` writes to p
+    let (shape, device) = (p.shape().clone(), p.device().clone());
+    p.set(&Tensor::from_vec(new_p, shape.clone(), &device)?)?;
+    Ok(Some((
+        Tensor::from_vec(new_m, shape.clone(), &device)?,
+        Tensor::from_vec(new_v, shape, &device)?,
+    )))
 }
 
 /// Stochastic gradient descent with optional momentum, as `torch.optim.SGD` (no dampening, no
