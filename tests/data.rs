@@ -9,14 +9,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// IDX images: magic 0x00000803, count, rows, columns (big-endian), then the bytes.
+/// IDX images of `pixel_bytes` bytes of value 7.
 fn idx_images(count: u32, side: u32, pixel_bytes: usize) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, 3];
-    for d in [count, side, side] {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend(std::iter::repeat_n(7u8, pixel_bytes));
-    out
+    idx_image_bytes(count, side, &vec![7u8; pixel_bytes])
 }
 
 fn idx_labels(count: usize) -> Vec<u8> {
@@ -190,21 +185,10 @@ fn sweep_file(dir: &Path, name: &str, data: &str) -> PathBuf {
     path
 }
 
-fn run_sweep(sweep: &Path, db: &Path) -> (i32, String) {
-    let (code, _, stderr) = run(&[
-        "run",
-        sweep.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--no-report",
-    ]);
-    (code, stderr)
-}
-
 /// Checks one broken case's exit status and message; returns the message.
 fn check_refused(dir: &Path, case: &Case, db: &Path) {
     let sweep = sweep_file(dir, "broken", &case.data);
-    let (code, stderr) = run_sweep(&sweep, db);
+    let (code, _, stderr) = run_sweep(&sweep, db, &[]);
     assert_eq!(code, 2, "{}: exit {code}\n{stderr}", case.name);
     let named = dir.join(case.names);
     assert!(
@@ -243,7 +227,7 @@ fn broken_data_leaves_an_existing_database_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let db = dir.join("db.sqlite");
-    let (code, stderr) = run_sweep(&sweep_file(dir, "toy", "\"ring8\""), &db);
+    let (code, _, stderr) = run_sweep(&sweep_file(dir, "toy", "\"ring8\""), &db, &[]);
     assert_eq!(code, 0, "{stderr}");
     let before = std::fs::read(&db).unwrap();
     let runs_before = std::fs::read_dir(db.with_extension("runs"))

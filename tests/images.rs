@@ -7,29 +7,13 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use common::run;
-
-/// The committed MNIST fixture (10,000 digits with labels).
-fn fixture() -> ganbench_data::ImageSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
-    ganbench_data::ImageSpec::Idx {
-        images: dir.join("images-idx3-ubyte.gz"),
-        labels: Some(dir.join("labels-idx1-ubyte.gz")),
-        transpose: false,
-        held_out: None,
-    }
-    .load_all()
-    .unwrap()
-}
+use common::{idx_image_bytes, mnist_fixture, run, run_sweep};
 
 /// The first `n` digits of the fixture as gzipped IDX image and label files.
 fn write_digits(dir: &Path, n: usize) {
-    let set = fixture();
-    let mut images = vec![0u8, 0, 8, 3];
-    for d in [n as u32, 28, 28] {
-        images.extend_from_slice(&d.to_be_bytes());
-    }
-    (0..n).for_each(|i| images.extend_from_slice(set.image(i)));
+    let set = mnist_fixture();
+    let pixels: Vec<u8> = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
+    let images = idx_image_bytes(n as u32, 28, &pixels);
     let mut labels = vec![0u8, 0, 8, 1];
     labels.extend_from_slice(&(n as u32).to_be_bytes());
     labels.extend(set.labels().unwrap()[..n].iter().map(|&l| l as u8));
@@ -64,15 +48,8 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
     .unwrap();
     let db = dir.path().join("db.sqlite");
     let out = dir.path().join("report");
-    let (code, _, stderr) = run(&[
-        "run",
-        sweep.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--jobs",
-        "2",
-        "--no-report", // the report is written below, into the temporary folder
-    ]);
+    // No report here: it is written below, into the temporary folder.
+    let (code, _, stderr) = run_sweep(&sweep, &db, &["--jobs", "2"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("training the evaluation feature extractor"),
@@ -122,13 +99,7 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
     }
 
     // A second run of the same sweep reuses the cached extractor.
-    let (code, _, stderr) = run(&[
-        "run",
-        sweep.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--no-report",
-    ]);
+    let (code, _, stderr) = run_sweep(&sweep, &db, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("training the evaluation"), "{stderr}");
 
@@ -189,7 +160,7 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
     assert_eq!(shape, [64, 1, 28, 28]); // 32 (original, reconstruction) pairs
     assert!(pairs.iter().all(|v| v.is_finite()));
     // Every original is one of the dataset's digits, exactly; reconstructions are not copies.
-    let digits = fixture().to_f32(0..600);
+    let digits = mnist_fixture().to_f32(0..600);
     for (k, pair) in pairs.chunks_exact(2 * 784).enumerate() {
         let (original, reconstruction) = pair.split_at(784);
         assert!(

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, run_json};
+use common::{idx_image_bytes, mnist_fixture, run, run_json};
 use ganbench_data::npy::write_npy;
 use ganbench_data::pixel_value;
 
@@ -252,25 +252,7 @@ fn idx_images_are_compared_as_flattened_pixels_in_minus_one_to_one() {
 
 /// Writes `n` images of 28×28 `u8` pixels as an IDX file.
 fn write_idx(path: &Path, pixels: &[u8], n: u32) {
-    let mut bytes = vec![0u8, 0, 8, 3];
-    for d in [n, 28, 28] {
-        bytes.extend_from_slice(&d.to_be_bytes());
-    }
-    bytes.extend_from_slice(pixels);
-    std::fs::write(path, bytes).unwrap();
-}
-
-/// The committed MNIST fixture's pixels and labels.
-fn mnist_fixture() -> ganbench_data::ImageSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
-    ganbench_data::ImageSpec::Idx {
-        images: dir.join("images-idx3-ubyte.gz"),
-        labels: Some(dir.join("labels-idx1-ubyte.gz")),
-        transpose: false,
-        held_out: None,
-    }
-    .load_all()
-    .unwrap()
+    std::fs::write(path, idx_image_bytes(n, 28, pixels)).unwrap();
 }
 
 /// Real digits from an IDX file against generated digits in a folder of PNGs, through an

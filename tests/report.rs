@@ -60,13 +60,7 @@ fn fixture() -> &'static Fixture {
         )
         .unwrap();
         let db = dir.join("db.sqlite");
-        let (code, _, stderr) = run(&[
-            "run",
-            spec.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--no-report",
-        ]);
+        let (code, _, stderr) = run_sweep(&spec, &db, &[]);
         assert_eq!(code, 0, "{stderr}");
         let conn = rusqlite::Connection::open(&db).unwrap();
         let renamed = conn
@@ -540,39 +534,10 @@ fn user_strings_appear_escaped_and_intact() {
 #[test]
 fn a_sweep_with_a_diverged_and_a_failed_run_renders_and_shows_them() {
     let dir = tempfile::tempdir().unwrap();
-    let lib = fixture_library("abort");
-    let spec = dir.path().join("mixed.ron");
-    std::fs::write(
-        &spec,
-        format!(
-            r#"Sweep(
-    name: "mixed",
-    data: "ring8",
-    steps: 30,
-    eval_every: 10,
-    eval_samples: 100,
-    seeds: 1,
-    variants: [
-        (plugin: "{lib}", label: "aborts", params: {{"abort_at": 5}}),
-        (plugin: "{lib}", label: "nan", params: {{"abort_at": 0, "nan_at": 17}}),
-        (plugin: "gan", params: {{"batch_size": 32, "hidden": 16}}),
-    ],
-)"#,
-            lib = lib.display()
-        ),
-    )
-    .unwrap();
+    let spec = mixed_sweep(dir.path(), 17);
     let db = dir.path().join("db.sqlite");
     let out = dir.path().join("report");
-    let (code, _, stderr) = run(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--jobs",
-        "2",
-        "--no-report",
-    ]);
+    let (code, _, stderr) = run_sweep(&spec, &db, &["--jobs", "2"]);
     assert_eq!(code, 0, "{stderr}");
     let (code, _, stderr) = run(&[
         "report",

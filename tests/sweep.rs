@@ -36,18 +36,6 @@ fn tiny_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
     path
 }
 
-fn run_sweep(sweep: &Path, db: &Path, extra: &[&str]) -> (i32, String, String) {
-    let mut args = vec![
-        "run",
-        sweep.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--no-report",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
-}
-
 fn spawn_sweep(sweep: &Path, db: &Path) -> Child {
     ganbench()
         .args([
@@ -374,28 +362,7 @@ fn two_processes_on_one_database_both_finish() {
 #[test]
 fn a_crashing_trial_fails_a_diverging_one_diverges_and_the_rest_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let lib = fixture_library("abort");
-    let sweep = dir.path().join("mixed.ron");
-    std::fs::write(
-        &sweep,
-        format!(
-            r#"Sweep(
-    name: "mixed",
-    data: "ring8",
-    steps: 30,
-    eval_every: 10,
-    eval_samples: 100,
-    seeds: 1,
-    variants: [
-        (plugin: "{lib}", label: "aborts", params: {{"abort_at": 5}}),
-        (plugin: "{lib}", label: "nan", params: {{"abort_at": 0, "nan_at": 7}}),
-        (plugin: "gan", params: {{"batch_size": 32, "hidden": 16}}),
-    ],
-)"#,
-            lib = lib.display()
-        ),
-    )
-    .unwrap();
+    let sweep = mixed_sweep(dir.path(), 7);
     let db = dir.path().join("db.sqlite");
     let (code, _, stderr) = run_sweep(&sweep, &db, &["--jobs", "2"]);
     assert_eq!(code, 0, "{stderr}");

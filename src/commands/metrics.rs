@@ -295,56 +295,45 @@ fn read_folders(
         Input::Read(s) if s.shape.len() == 3 => Some((s.shape[0], s.shape[1])),
         _ => None,
     };
-    let extractor_shape = || match features {
-        Features::Extractor(weights) => CnnExtractor::recorded_input(weights)
-            .ok()
-            .flatten()
-            .map(|s| (s.channels, s.height)),
-        Features::Raw => None,
-    };
-    let shape_for = |folder: &Path| -> Result<(u32, u8)> {
-        let inferred = image_shape(&real)
-            .or_else(|| image_shape(&fake))
-            .or_else(extractor_shape);
+    // (channels, side) that folders default to.
+    let inferred = image_shape(&real)
+        .or_else(|| image_shape(&fake))
+        .or_else(|| match features {
+            Features::Extractor(weights) => CnnExtractor::recorded_input(weights)
+                .ok()
+                .flatten()
+                .map(|s| (s.channels, s.height)),
+            Features::Raw => None,
+        });
+    let read = |input: Input<'_>| -> Result<Samples> {
+        let folder = match input {
+            Input::Read(samples) => return Ok(samples),
+            Input::Folder(folder) => folder,
+        };
         let size = args
             .image_size
             .or(inferred.and_then(|(_, side)| u32::try_from(side).ok()));
         let channels = args
             .channels
             .or(inferred.and_then(|(c, _)| u8::try_from(c).ok()));
-        match (size, channels) {
-            (Some(size), Some(channels)) => Ok((size, channels)),
-            _ => Err(bad_input(anyhow!(
+        let (Some(size), Some(channels)) = (size, channels) else {
+            return Err(bad_input(anyhow!(
                 "{}: a folder of images needs an image size and channel count; pass \
                  --image-size PIXELS --channels 1|3 (or compare it with an IDX file or an \
                  N×C×H×W .npy array, whose shape it then takes)",
                 folder.display()
-            ))),
-        }
+            )));
+        };
+        let spec = ImageSpec::ImageFolder {
+            path: folder.to_path_buf(),
+            size,
+            channels,
+            held_out: None,
+        };
+        spec.validate().map_err(bad_input)?;
+        image_samples(&spec)
     };
-    let read = |input: &Input<'_>| -> Result<Option<Samples>> {
-        match input {
-            Input::Read(_) => Ok(None),
-            Input::Folder(path) => {
-                let (size, channels) = shape_for(path)?;
-                let spec = ImageSpec::ImageFolder {
-                    path: path.to_path_buf(),
-                    size,
-                    channels,
-                    held_out: None,
-                };
-                spec.validate().map_err(bad_input)?;
-                image_samples(&spec).map(Some)
-            }
-        }
-    };
-    let (real_read, fake_read) = (read(&real)?, read(&fake)?);
-    let take = |input: Input<'_>, read: Option<Samples>| match (input, read) {
-        (Input::Read(s), _) => s,
-        (Input::Folder(_), Some(s)) => s,
-        (Input::Folder(_), None) => unreachable!("folders are read above"),
-    };
-    Ok((take(real, real_read), take(fake, fake_read)))
+    Ok((read(real)?, read(fake)?))
 }
 
 /// One row per sample, all its values flattened.

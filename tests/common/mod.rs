@@ -27,6 +27,72 @@ pub fn split(out: Output) -> (i32, String, String) {
     )
 }
 
+/// `ganbench run SWEEP --db DB --no-report EXTRA…`; returns (exit code, stdout, stderr). Tests
+/// that want a report write it into their own folder with `ganbench report --out`.
+pub fn run_sweep(sweep: &Path, db: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "run",
+        sweep.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--no-report",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Writes `dir/mixed.ron`: on ring8, a trial of the `abort` fixture plugin that aborts at step 5,
+/// one whose loss becomes NaN at step `nan_at`, and a small GAN that finishes.
+pub fn mixed_sweep(dir: &Path, nan_at: u64) -> PathBuf {
+    let lib = fixture_library("abort");
+    let path = dir.join("mixed.ron");
+    std::fs::write(
+        &path,
+        format!(
+            r#"Sweep(
+    name: "mixed",
+    data: "ring8",
+    steps: 30,
+    eval_every: 10,
+    eval_samples: 100,
+    seeds: 1,
+    variants: [
+        (plugin: "{lib}", label: "aborts", params: {{"abort_at": 5}}),
+        (plugin: "{lib}", label: "nan", params: {{"abort_at": 0, "nan_at": {nan_at}}}),
+        (plugin: "gan", params: {{"batch_size": 32, "hidden": 16}}),
+    ],
+)"#,
+            lib = lib.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The committed MNIST fixture: 10,000 digits with their labels.
+pub fn mnist_fixture() -> ganbench_data::ImageSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist");
+    ganbench_data::ImageSpec::Idx {
+        images: dir.join("images-idx3-ubyte.gz"),
+        labels: Some(dir.join("labels-idx1-ubyte.gz")),
+        transpose: false,
+        held_out: None,
+    }
+    .load_all()
+    .unwrap()
+}
+
+/// An IDX image file's bytes: magic 0x00000803, count, rows, columns (big-endian), then `pixels`
+/// (which a test may make too short on purpose).
+pub fn idx_image_bytes(count: u32, side: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, 3];
+    for d in [count, side, side] {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(pixels);
+    out
+}
+
 pub fn run_json(args: &[&str]) -> serde_json::Value {
     let (code, stdout, stderr) = run(args);
     assert_eq!(code, 0, "ganbench {args:?} failed:\n{stderr}");

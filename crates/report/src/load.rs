@@ -306,8 +306,9 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
     let mut entries: Vec<RunEntry> = Vec::with_capacity(runs.len());
     let mut extractors: Vec<String> = Vec::new();
     for run in runs {
-        let newest_extractor = store
-            .run_details(run.id)?
+        // One read of the run's events and artifacts.
+        let details = store.run_details(run.id)?;
+        let newest_extractor = details
             .events
             .into_iter()
             .rev()
@@ -325,9 +326,9 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
             .iter()
             .position(|(si, l)| *si == sweep && *l == run.label)
             .unwrap_or(0);
-        let artifacts = store.artifacts(run.id)?;
         let of_kind = |kind: &str| -> Vec<(u64, PathBuf)> {
-            artifacts
+            details
+                .artifacts
                 .iter()
                 .filter(|a| a.kind == kind)
                 .map(|a| (a.step, resolve(&db_dir, &a.path)))

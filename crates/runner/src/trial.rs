@@ -344,7 +344,7 @@ fn reconstruction_pairs(
     held_out: Batch<'_>,
 ) -> Result<Option<Samples>, TrialError> {
     let (rows, example): (usize, usize) = match held_out.shape {
-        [n, rest @ ..] => (*n.min(&RECONSTRUCTION_PAIRS), rest.iter().product()),
+        [n, rest @ ..] => ((*n).min(RECONSTRUCTION_PAIRS), rest.iter().product()),
         [] => return Ok(None),
     };
     let mut shape = held_out.shape.to_vec();

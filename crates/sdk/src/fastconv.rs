@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
-use crate::ops::values;
+use crate::ops::float_op2;
 
 /// A 2D convolution of `xs` `(n, c_in, h, w)` with `kernel` `(c_out, c_in, kh, kw)`, as candle's
 /// `Tensor::conv2d(kernel, padding, stride, dilation, 1)`.
@@ -228,19 +228,9 @@ impl CustomOp2 for Conv {
             bail!("conv2d: kernel {:?} for {c_big} input channels", l2.dims());
         }
         let shape = Shape::from((n, c_small, g.oh, g.ow));
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => {
-                CpuStorage::F32(conv(g, &values(x, l1), &values(w, l2), n, c_big, c_small))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => {
-                CpuStorage::F64(conv(g, &values(x, l1), &values(w, l2), n, c_big, c_small))
-            }
-            _ => bail!(
-                "conv2d: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("conv2d", (s1, l1), (s2, l2), |x, w| {
+            conv(g, x, w, n, c_big, c_small)
+        });
         Ok((out, shape))
     }
 
@@ -282,19 +272,9 @@ impl CustomOp2 for ConvT {
             );
         }
         let shape = Shape::from((n, c_big, g.h, g.w));
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => {
-                CpuStorage::F32(conv_t(g, &values(x, l1), &values(w, l2), n, c_big, c_small))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => {
-                CpuStorage::F64(conv_t(g, &values(x, l1), &values(w, l2), n, c_big, c_small))
-            }
-            _ => bail!(
-                "conv_transpose2d: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("conv_transpose2d", (s1, l1), (s2, l2), |x, w| {
+            conv_t(g, x, w, n, c_big, c_small)
+        });
         Ok((out, shape))
     }
 
@@ -337,19 +317,9 @@ impl CustomOp2 for WGrad {
             );
         }
         let shape = Shape::from((c_small, c_big, g.kh, g.kw));
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(d)) => {
-                CpuStorage::F32(w_grad(g, &values(x, l1), &values(d, l2), n, c_big, c_small))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(d)) => {
-                CpuStorage::F64(w_grad(g, &values(x, l1), &values(d, l2), n, c_big, c_small))
-            }
-            _ => bail!(
-                "conv2d weight gradient: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("conv2d weight gradient", (s1, l1), (s2, l2), |x, d| {
+            w_grad(g, x, d, n, c_big, c_small)
+        });
         Ok((out, shape))
     }
 

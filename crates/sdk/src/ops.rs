@@ -12,6 +12,48 @@ use std::borrow::Cow;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
+/// The forward pass of a CPU op on one storage, for f32 and f64 alike: `$body` is written once
+/// and instantiated per dtype, with `$x` bound to the contiguous values (a slice); it yields a
+/// `Vec` of the same type. Other dtypes fail naming `$name`.
+macro_rules! float_op1 {
+    ($name:expr, ($s:expr, $l:expr), |$x:ident| $body:expr) => {
+        match $s {
+            candle_core::CpuStorage::F32(x) => {
+                let $x = &*$crate::ops::values(x, $l);
+                candle_core::CpuStorage::F32($body)
+            }
+            candle_core::CpuStorage::F64(x) => {
+                let $x = &*$crate::ops::values(x, $l);
+                candle_core::CpuStorage::F64($body)
+            }
+            s => candle_core::bail!("{}: unsupported dtype {:?}", $name, s.dtype()),
+        }
+    };
+}
+
+/// [`float_op1`] for two storages of the same dtype.
+macro_rules! float_op2 {
+    ($name:expr, ($s1:expr, $l1:expr), ($s2:expr, $l2:expr), |$a:ident, $b:ident| $body:expr) => {
+        match ($s1, $s2) {
+            (candle_core::CpuStorage::F32(a), candle_core::CpuStorage::F32(b)) => {
+                let ($a, $b) = (&*$crate::ops::values(a, $l1), &*$crate::ops::values(b, $l2));
+                candle_core::CpuStorage::F32($body)
+            }
+            (candle_core::CpuStorage::F64(a), candle_core::CpuStorage::F64(b)) => {
+                let ($a, $b) = (&*$crate::ops::values(a, $l1), &*$crate::ops::values(b, $l2));
+                candle_core::CpuStorage::F64($body)
+            }
+            (s1, s2) => candle_core::bail!(
+                "{}: unsupported dtypes {:?}, {:?}",
+                $name,
+                s1.dtype(),
+                s2.dtype()
+            ),
+        }
+    };
+}
+pub(crate) use float_op2;
+
 fn fused(xs: &Tensor) -> bool {
     crate::fast_kernels() && xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
 }
@@ -125,6 +167,15 @@ struct AddChannelBias;
 /// x `(n, c, …)` ↦ Σ over all dimensions but 1 `(c,)`: the bias gradient of [`AddChannelBias`].
 struct SumChannels;
 
+/// `f(x, s[channel])` for every element of `x` `(n, c, inner)` row-major, `s` `(c,)`.
+fn per_channel<T: Copy>(x: &[T], s: &[T], inner: usize, f: impl Fn(T, T) -> T) -> Vec<T> {
+    let mut out = Vec::with_capacity(x.len());
+    for (plane, &s) in x.chunks_exact(inner.max(1)).zip(s.iter().cycle()) {
+        out.extend(plane.iter().map(|&x| f(x, s)));
+    }
+    out
+}
+
 /// `(n, c, inner)` of a shape of rank ≥ 2.
 fn channel_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     let dims = shape.dims();
@@ -153,26 +204,9 @@ impl CustomOp2 for AddChannelBias {
                 l2.shape()
             );
         }
-        fn add<T: Copy + std::ops::Add<Output = T>>(x: &[T], b: &[T], inner: usize) -> Vec<T> {
-            let mut out = Vec::with_capacity(x.len());
-            for (plane, &b) in x.chunks_exact(inner.max(1)).zip(b.iter().cycle()) {
-                out.extend(plane.iter().map(|&x| x + b));
-            }
-            out
-        }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(b)) => {
-                CpuStorage::F32(add(&values(x, l1), &values(b, l2), inner))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(b)) => {
-                CpuStorage::F64(add(&values(x, l1), &values(b, l2), inner))
-            }
-            _ => bail!(
-                "add_channel_bias: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("add_channel_bias", (s1, l1), (s2, l2), |x, b| {
+            per_channel(x, b, inner, |x, b| x + b)
+        });
         Ok((out, l1.shape().clone()))
     }
 
@@ -209,26 +243,9 @@ impl CustomOp2 for MulChannel {
                 l2.shape()
             );
         }
-        fn mul<T: Copy + std::ops::Mul<Output = T>>(x: &[T], s: &[T], inner: usize) -> Vec<T> {
-            let mut out = Vec::with_capacity(x.len());
-            for (plane, &s) in x.chunks_exact(inner.max(1)).zip(s.iter().cycle()) {
-                out.extend(plane.iter().map(|&x| x * s));
-            }
-            out
-        }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(s)) => {
-                CpuStorage::F32(mul(&values(x, l1), &values(s, l2), inner))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(s)) => {
-                CpuStorage::F64(mul(&values(x, l1), &values(s, l2), inner))
-            }
-            _ => bail!(
-                "mul_channel: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("mul_channel", (s1, l1), (s2, l2), |x, s| {
+            per_channel(x, s, inner, |x, s| x * s)
+        });
         Ok((out, l1.shape().clone()))
     }
 
@@ -264,11 +281,7 @@ impl CustomOp1 for SumChannels {
             }
             out
         }
-        let out = match storage {
-            CpuStorage::F32(x) => CpuStorage::F32(sum(&values(x, layout), c, inner)),
-            CpuStorage::F64(x) => CpuStorage::F64(sum(&values(x, layout), c, inner)),
-            _ => bail!("sum_channels: unsupported dtype {:?}", storage.dtype()),
-        };
+        let out = float_op1!("sum_channels", (storage, layout), |x| sum(x, c, inner));
         Ok((out, Shape::from(c)))
     }
 
@@ -305,19 +318,7 @@ impl CustomOp2 for AddBias {
             }
             out
         }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(b)) => {
-                CpuStorage::F32(add(&values(x, l1), &values(b, l2), n))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(b)) => {
-                CpuStorage::F64(add(&values(x, l1), &values(b, l2), n))
-            }
-            _ => bail!(
-                "add_bias: unsupported dtypes {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = float_op2!("add_bias", (s1, l1), (s2, l2), |x, b| add(x, b, n));
         Ok((out, Shape::from((rows, n))))
     }
 
@@ -346,11 +347,7 @@ impl CustomOp1 for SumRows {
             }
             out
         }
-        let out = match storage {
-            CpuStorage::F32(x) => CpuStorage::F32(sum(&values(x, layout), n)),
-            CpuStorage::F64(x) => CpuStorage::F64(sum(&values(x, layout), n)),
-            _ => bail!("sum_rows: unsupported dtype {:?}", storage.dtype()),
-        };
+        let out = float_op1!("sum_rows", (storage, layout), |x| sum(x, n));
         Ok((out, Shape::from(n)))
     }
 
