@@ -2,13 +2,16 @@
 # ms per training iteration, candle (ganbench's plugins) against PyTorch (bench/pytorch_iteration.py:
 # the same architectures, batches, optimizers and thread count), side by side in one run.
 #
-#   bench/compare-pytorch.sh [--threads N] [--warmup N] [--iters N] [--only toy dcgan …]
+#   bench/compare-pytorch.sh [--threads N] [--rounds N] [--warmup N] [--iters N] [--only toy dcgan …]
 #
 # Installs PyTorch into bench/.venv (git-ignored) when it is missing: PyPI's Linux torch wheel
 # without its CUDA dependencies (several GB of nvidia-* wheels), plus stub CUDA libraries so that
-# it imports on a CPU-only machine (bench/torch_cuda_stubs.py). Runs both benchmarks, alternating
-# candle and PyTorch per model so that load on a shared machine hits both alike, prints both tables
-# and ends with one line: `ratio toy=<candle/pytorch> wgan-gp=<…> dcgan=<…> vae=<…>`.
+# it imports on a CPU-only machine (bench/torch_cuda_stubs.py). Runs both benchmarks in rounds
+# (default 5 of 20 iterations after 5 warm-up ones): each round times every model in candle and
+# then in PyTorch, back to back, so that load on a shared machine hits both alike. Each round
+# gives a ratio per model; bench/compare_summary.py prints the tables, the rounds' ratios, and
+# ends with one line, the median over rounds: `ratio toy=<candle/pytorch> wgan-gp=<…> dcgan=<…>
+# vae=<…>`.
 # "Before" is the same candle binary with the SDK's fast kernels off (GANBENCH_CANDLE_OPS=1:
 # candle's own conv, conv-transpose, activations and broadcasts), timed in the same run; its ratios
 # are printed on the line above the last.
@@ -18,12 +21,13 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-threads=1 warmup=10 iters=50 only=(toy wgan-gp dcgan vae)
+threads=1 warmup=5 iters=20 rounds=5 only=(toy wgan-gp dcgan vae)
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --iters) iters=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
         --only) shift; only=(); while [ $# -gt 0 ] && [[ $1 != --* ]]; do only+=("$1"); shift; done ;;
         *) echo "compare-pytorch: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
     esac
@@ -49,30 +53,18 @@ cargo build --release --quiet -p ganbench-bench
 bin=${CARGO_TARGET_DIR:-$repo/target}/release/iteration
 
 common=(--threads "$threads" --warmup "$warmup" --iters "$iters")
-candle_rows=() plain_rows=() torch_rows=() candle_head="" torch_head=""
-for model in "${only[@]}"; do
-    p=$(GANBENCH_CANDLE_OPS=1 "$bin" "${common[@]}" --only "$model")
-    c=$("$bin" "${common[@]}" --only "$model")
-    t=$(OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" bench/pytorch_iteration.py "${common[@]}" --only "$model")
-    candle_head=$(echo "$c" | head -2) torch_head=$(echo "$t" | head -2)
-    plain_rows+=("$(echo "$p" | sed -n 3p)")
-    candle_rows+=("$(echo "$c" | sed -n 3p)") torch_rows+=("$(echo "$t" | sed -n 3p)")
-done
-
-echo "before: candle's own ops (GANBENCH_CANDLE_OPS=1)"; printf '%s\n' "${plain_rows[@]}"; echo
-echo "after: ganbench's fast kernels"
-echo "$candle_head"; printf '%s\n' "${candle_rows[@]}"; echo
-echo "$torch_head"; printf '%s\n' "${torch_rows[@]}"; echo
-
-ratios() { # the rows of one candle table against PyTorch's
-    local -n rows=$1
-    local out=() i c t
-    for i in "${!only[@]}"; do
-        c=$(echo "${rows[$i]}" | awk '{print $3}')
-        t=$(echo "${torch_rows[$i]}" | awk '{print $3}')
-        out+=("${only[$i]}=$(awk -v c="$c" -v t="$t" 'BEGIN { printf "%.2f", c / t }')")
+# One line per measurement: round, model, side, then the benchmark's row (model batch median p10 p90).
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for round in $(seq 1 "$rounds"); do
+    echo "compare-pytorch: round $round of $rounds" >&2
+    for model in "${only[@]}"; do
+        row() { echo "$round $model $1 $(echo "$2" | sed -n 3p)" >>"$results"; }
+        row before "$(GANBENCH_CANDLE_OPS=1 "$bin" "${common[@]}" --only "$model")"
+        row after "$("$bin" "${common[@]}" --only "$model")"
+        row torch "$(OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" bench/pytorch_iteration.py "${common[@]}" --only "$model")"
     done
-    echo "${out[*]}"
-}
-echo "ratio before $(ratios plain_rows)"
-echo "ratio $(ratios candle_rows)"
+done
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+python3 bench/compare_summary.py "$results" --threads "$threads" --warmup "$warmup" --iters "$iters" \
+    --torch "$torch_version" --models "${only[@]}"

@@ -158,25 +158,6 @@ impl Geometry {
         self.oh * self.ow
     }
 
-    /// For kernel offset `k` along an axis of large size `size` and small size `out`: the small
-    /// indices `lo..hi` whose large index lies inside, and the large index of small index 0
-    /// (possibly negative).
-    fn valid(&self, k: usize, size: usize, out: usize) -> (usize, usize, isize) {
-        let start = (k * self.dilation) as isize - self.padding as isize;
-        let s = self.stride as isize;
-        // Smallest o with start + o·s ≥ 0, and smallest o with start + o·s ≥ size.
-        let first_at_least = |bound: isize| -> usize {
-            if start >= bound {
-                0
-            } else {
-                ((bound - start + s - 1) / s) as usize
-            }
-        };
-        let lo = first_at_least(0).min(out);
-        let hi = first_at_least(size as isize).min(out).max(lo);
-        (lo, hi, start)
-    }
-
     fn check(&self, what: &str, dims: &[usize], spatial: (usize, usize)) -> Result<()> {
         if dims.len() != 4 || (dims[2], dims[3]) != spatial {
             bail!(
@@ -337,8 +318,9 @@ impl CustomOp2 for WGrad {
     }
 }
 
-/// f32 or f64, with a per-thread scratch buffer for the im2col matrix (reused across calls, so
-/// that a training step does not page-fault a fresh multi-megabyte buffer for every layer).
+/// f32 or f64, with a per-thread scratch buffer for the im2col matrix and its companions (reused
+/// across calls, so that a training step does not page-fault fresh multi-megabyte buffers for
+/// every layer).
 trait Element: Copy + Default + std::ops::AddAssign + 'static {
     const ONE: Self;
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
@@ -455,84 +437,171 @@ fn matmul<T: Element>(
     }
 }
 
+/// The per-call scratch space of one convolution map, carved from the thread's scratch buffer:
+/// the im2col matrix of one chunk of samples, the chunk's small side in channel-major order, and
+/// one large-side plane with its zero border.
+struct Scratch<'a, T> {
+    col: &'a mut [T],
+    small: &'a mut [T],
+    plane: &'a mut [T],
+}
+
+impl Geometry {
+    /// The large side with its zero border: `(h + 2·padding, w + 2·padding)`.
+    fn padded(&self) -> (usize, usize) {
+        (self.h + 2 * self.padding, self.w + 2 * self.padding)
+    }
+
+    /// Runs `f` on scratch space for chunks of `len` samples with `c_small` small-side channels.
+    fn with_scratch<T: Element, R>(
+        &self,
+        rows: usize,
+        c_small: usize,
+        len: usize,
+        f: impl FnOnce(Scratch<'_, T>) -> R,
+    ) -> R {
+        let width = len * self.positions();
+        let (hp, wp) = self.padded();
+        T::with_scratch((rows + c_small) * width + hp * wp, |buf| {
+            let (col, rest) = buf.split_at_mut(rows * width);
+            let (small, plane) = rest.split_at_mut(c_small * width);
+            // im2col only ever writes the plane's interior, so its border stays zero.
+            plane.fill(T::default());
+            f(Scratch { col, small, plane })
+        })
+    }
+}
+
+/// Window `(oy, ox)` of a padded plane `wp` wide, from `origin` on: `dst[oy·ow + ox] =
+/// plane[origin + oy·stride·wp + ox·stride]`. `STRIDE` is the stride when nonzero (so that the
+/// common strides 1 and 2 compile to fixed-step loops), else `stride` is.
+#[inline(always)]
+fn read_window<T: Copy, const STRIDE: usize>(
+    dst: &mut [T],
+    plane: &[T],
+    origin: usize,
+    (wp, ow, stride): (usize, usize, usize),
+) {
+    let stride = if STRIDE == 0 { stride } else { STRIDE };
+    let span = (ow - 1) * stride + 1;
+    for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
+        let row = &plane[origin + oy * stride * wp..][..span];
+        for (ox, d) in dst.iter_mut().enumerate() {
+            *d = row[ox * stride];
+        }
+    }
+}
+
+/// The adjoint of [`read_window`]: adds `src[oy·ow + ox]` into `plane[origin + oy·stride·wp +
+/// ox·stride]`.
+#[inline(always)]
+fn add_window<T: Element, const STRIDE: usize>(
+    src: &[T],
+    plane: &mut [T],
+    origin: usize,
+    (wp, ow, stride): (usize, usize, usize),
+) {
+    let stride = if STRIDE == 0 { stride } else { STRIDE };
+    let span = (ow - 1) * stride + 1;
+    for (oy, src) in src.chunks_exact(ow).enumerate() {
+        let row = &mut plane[origin + oy * stride * wp..][..span];
+        for (ox, &v) in src.iter().enumerate() {
+            row[ox * stride] += v;
+        }
+    }
+}
+
 /// Fills `col` `(c·kh·kw, cn·oh·ow)` from samples `n0..n0 + cn` of `x` `(n, c, h, w)`: column
 /// `(s, oy, ox)` of row `(ci, ki, kj)` holds x at large position `(oy·stride + ki·dilation −
-/// padding, …)`, or 0 in the padding.
-fn im2col<T: Element>(g: &Geometry, x: &[T], c: usize, n0: usize, cn: usize, col: &mut [T]) {
+/// padding, …)`, or 0 in the padding. `plane` is a zero-bordered padded plane.
+fn im2col<T: Element>(g: &Geometry, x: &[T], c: usize, n0: usize, cn: usize, s: &mut Scratch<T>) {
+    match g.stride {
+        1 => im2col_strided::<T, 1>(g, x, c, n0, cn, s),
+        2 => im2col_strided::<T, 2>(g, x, c, n0, cn, s),
+        _ => im2col_strided::<T, 0>(g, x, c, n0, cn, s),
+    }
+}
+
+fn im2col_strided<T: Element, const STRIDE: usize>(
+    g: &Geometry,
+    x: &[T],
+    c: usize,
+    n0: usize,
+    cn: usize,
+    scratch: &mut Scratch<T>,
+) {
     let (p, hw) = (g.positions(), g.h * g.w);
+    let (_, wp) = g.padded();
     let width = cn * p;
-    for ci in 0..c {
-        for ki in 0..g.kh {
-            let (ylo, yhi, ystart) = g.valid(ki, g.h, g.oh);
-            for kj in 0..g.kw {
-                let (xlo, xhi, xstart) = g.valid(kj, g.w, g.ow);
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let row = &mut col[row * width..(row + 1) * width];
-                for (s, dst) in row.chunks_exact_mut(p).enumerate() {
-                    let plane = &x[((n0 + s) * c + ci) * hw..][..hw];
-                    dst[..ylo * g.ow].fill(T::default());
-                    dst[yhi * g.ow..].fill(T::default());
-                    for oy in ylo..yhi {
-                        let iy = (ystart + (oy * g.stride) as isize) as usize;
-                        let src = &plane[iy * g.w..(iy + 1) * g.w];
-                        let dst = &mut dst[oy * g.ow..(oy + 1) * g.ow];
-                        dst[..xlo].fill(T::default());
-                        dst[xhi..].fill(T::default());
-                        let ix0 = (xstart + (xlo * g.stride) as isize) as usize;
-                        if g.stride == 1 {
-                            dst[xlo..xhi].copy_from_slice(&src[ix0..ix0 + xhi - xlo]);
-                        } else {
-                            for (d, ix) in dst[xlo..xhi].iter_mut().zip((ix0..).step_by(g.stride)) {
-                                *d = src[ix];
-                            }
-                        }
-                    }
+    let window = (wp, g.ow, g.stride);
+    for s in 0..cn {
+        for ci in 0..c {
+            let src = &x[((n0 + s) * c + ci) * hw..][..hw];
+            let plane: &[T] = if g.padding == 0 {
+                src
+            } else {
+                let interior = g.padding * wp + g.padding;
+                for (y, row) in src.chunks_exact(g.w.max(1)).enumerate() {
+                    scratch.plane[interior + y * wp..][..g.w].copy_from_slice(row);
+                }
+                scratch.plane
+            };
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let row = (ci * g.kh + ki) * g.kw + kj;
+                    let dst = &mut scratch.col[row * width + s * p..][..p];
+                    let origin = ki * g.dilation * wp + kj * g.dilation;
+                    read_window::<T, STRIDE>(dst, plane, origin, window);
                 }
             }
         }
     }
 }
 
-/// The adjoint of [`im2col`]: adds every entry of `col` into its large position of samples
-/// `n0..n0 + cn` of `x` (entries in the padding are dropped).
-fn col2im<T: Element>(g: &Geometry, col: &[T], c: usize, n0: usize, cn: usize, x: &mut [T]) {
-    let (p, hw) = (g.positions(), g.h * g.w);
+/// The adjoint of [`im2col`] for `cn` samples: sums every entry of `col` into its large position
+/// (entries in the padding are dropped) and appends the `(cn, c, h, w)` result to `out`.
+fn col2im<T: Element>(g: &Geometry, c: usize, cn: usize, s: &mut Scratch<T>, out: &mut Vec<T>) {
+    match g.stride {
+        1 => col2im_strided::<T, 1>(g, c, cn, s, out),
+        2 => col2im_strided::<T, 2>(g, c, cn, s, out),
+        _ => col2im_strided::<T, 0>(g, c, cn, s, out),
+    }
+}
+
+fn col2im_strided<T: Element, const STRIDE: usize>(
+    g: &Geometry,
+    c: usize,
+    cn: usize,
+    scratch: &mut Scratch<T>,
+    out: &mut Vec<T>,
+) {
+    let p = g.positions();
+    let (_, wp) = g.padded();
     let width = cn * p;
-    for ci in 0..c {
-        for ki in 0..g.kh {
-            let (ylo, yhi, ystart) = g.valid(ki, g.h, g.oh);
-            for kj in 0..g.kw {
-                let (xlo, xhi, xstart) = g.valid(kj, g.w, g.ow);
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let row = &col[row * width..(row + 1) * width];
-                for (s, src) in row.chunks_exact(p).enumerate() {
-                    let plane = &mut x[((n0 + s) * c + ci) * hw..][..hw];
-                    for oy in ylo..yhi {
-                        let iy = (ystart + (oy * g.stride) as isize) as usize;
-                        let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
-                        let src = &src[oy * g.ow + xlo..oy * g.ow + xhi];
-                        let ix0 = (xstart + (xlo * g.stride) as isize) as usize;
-                        if g.stride == 1 {
-                            for (d, &v) in dst[ix0..ix0 + src.len()].iter_mut().zip(src) {
-                                *d += v;
-                            }
-                        } else {
-                            for (&v, ix) in src.iter().zip((ix0..).step_by(g.stride)) {
-                                dst[ix] += v;
-                            }
-                        }
-                    }
+    let window = (wp, g.ow, g.stride);
+    for s in 0..cn {
+        for ci in 0..c {
+            scratch.plane.fill(T::default());
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let row = (ci * g.kh + ki) * g.kw + kj;
+                    let src = &scratch.col[row * width + s * p..][..p];
+                    let origin = ki * g.dilation * wp + kj * g.dilation;
+                    add_window::<T, STRIDE>(src, scratch.plane, origin, window);
                 }
+            }
+            for y in 0..g.h {
+                out.extend_from_slice(&scratch.plane[(y + g.padding) * wp + g.padding..][..g.w]);
             }
         }
     }
 }
 
-/// Copies channel-major `cm` `(c, cn·p)` into samples `n0..n0 + cn` of `out` `(n, c, p)`.
-fn scatter_samples<T: Element>(cm: &[T], c: usize, p: usize, n0: usize, cn: usize, out: &mut [T]) {
-    for ci in 0..c {
-        for s in 0..cn {
-            out[((n0 + s) * c + ci) * p..][..p].copy_from_slice(&cm[(ci * cn + s) * p..][..p]);
+/// Appends channel-major `cm` `(c, cn·p)` to `out` as `(cn, c, p)`.
+fn append_samples<T: Element>(cm: &[T], c: usize, p: usize, cn: usize, out: &mut Vec<T>) {
+    for s in 0..cn {
+        for ci in 0..c {
+            out.extend_from_slice(&cm[(ci * cn + s) * p..][..p]);
         }
     }
 }
@@ -562,31 +631,26 @@ fn conv<T: Element>(
     c_small: usize,
 ) -> Vec<T> {
     let (p, rows) = (g.positions(), c_big * g.kh * g.kw);
-    let mut out = vec![T::default(); n * c_small * p];
+    // Filled chunk by chunk, in order, so that it is never zeroed first.
+    let mut out = Vec::with_capacity(n * c_small * p);
     let len = chunk_len(n, rows, p);
-    let mut small = vec![T::default(); c_small * len * p];
-    T::with_scratch(rows * len * p, |col| {
+    g.with_scratch(rows, c_small, len, |mut s: Scratch<'_, T>| {
         for (n0, cn) in chunks(n, len) {
             let width = cn * p;
-            im2col(g, x, c_big, n0, cn, &mut col[..rows * width]);
+            im2col(g, x, c_big, n0, cn, &mut s);
             let lhs = Mat {
                 data: w,
                 rs: rows,
                 cs: 1,
             };
             let rhs = Mat {
-                data: &col[..rows * width],
+                data: &s.col[..rows * width],
                 rs: width,
                 cs: 1,
             };
-            matmul(
-                &mut small[..c_small * width],
-                false,
-                lhs,
-                rhs,
-                (c_small, width, rows),
-            );
-            scatter_samples(&small, c_small, p, n0, cn, &mut out);
+            let small = &mut s.small[..c_small * width];
+            matmul(small, false, lhs, rhs, (c_small, width, rows));
+            append_samples(small, c_small, p, cn, &mut out);
         }
     });
     out
@@ -601,13 +665,12 @@ fn conv_t<T: Element>(
     c_small: usize,
 ) -> Vec<T> {
     let (p, rows) = (g.positions(), c_big * g.kh * g.kw);
-    let mut out = vec![T::default(); n * c_big * g.h * g.w];
+    let mut out = Vec::with_capacity(n * c_big * g.h * g.w);
     let len = chunk_len(n, rows, p);
-    let mut small = vec![T::default(); c_small * len * p];
-    T::with_scratch(rows * len * p, |col| {
+    g.with_scratch(rows, c_small, len, |mut s: Scratch<'_, T>| {
         for (n0, cn) in chunks(n, len) {
             let width = cn * p;
-            gather_samples(d, c_small, p, n0, cn, &mut small);
+            gather_samples(d, c_small, p, n0, cn, s.small);
             // wᵀ: (rows, c_small) read from w (c_small, rows).
             let lhs = Mat {
                 data: w,
@@ -615,18 +678,18 @@ fn conv_t<T: Element>(
                 cs: rows,
             };
             let rhs = Mat {
-                data: &small[..c_small * width],
+                data: &s.small[..c_small * width],
                 rs: width,
                 cs: 1,
             };
             matmul(
-                &mut col[..rows * width],
+                &mut s.col[..rows * width],
                 false,
                 lhs,
                 rhs,
                 (rows, width, c_small),
             );
-            col2im(g, &col[..rows * width], c_big, n0, cn, &mut out);
+            col2im(g, c_big, cn, &mut s, &mut out);
         }
     });
     out
@@ -643,20 +706,19 @@ fn w_grad<T: Element>(
     let (p, rows) = (g.positions(), c_big * g.kh * g.kw);
     let mut out = vec![T::default(); c_small * rows];
     let len = chunk_len(n, rows, p);
-    let mut small = vec![T::default(); c_small * len * p];
-    T::with_scratch(rows * len * p, |col| {
+    g.with_scratch(rows, c_small, len, |mut s: Scratch<'_, T>| {
         for (i, (n0, cn)) in chunks(n, len).enumerate() {
             let width = cn * p;
-            im2col(g, x, c_big, n0, cn, &mut col[..rows * width]);
-            gather_samples(d, c_small, p, n0, cn, &mut small);
+            im2col(g, x, c_big, n0, cn, &mut s);
+            gather_samples(d, c_small, p, n0, cn, s.small);
             let lhs = Mat {
-                data: &small[..c_small * width],
+                data: &s.small[..c_small * width],
                 rs: width,
                 cs: 1,
             };
             // colᵀ: (width, rows) read from col (rows, width).
             let rhs = Mat {
-                data: &col[..rows * width],
+                data: &s.col[..rows * width],
                 rs: 1,
                 cs: width,
             };

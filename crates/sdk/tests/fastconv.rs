@@ -176,51 +176,92 @@ fn output_and_gradients(
     )
 }
 
+/// Relative errors (output, input gradient, kernel gradient) of the fast op against candle's on
+/// configuration `c`. Input `i` picks the variants: every fourth input is a constant, whose
+/// gradient the op must skip; every third a strided (transposed) view.
+fn compare_with_candle(c: &Config, i: usize, rng: &mut SeededRng) -> [f64; 3] {
+    let k = Var::from_tensor(&normal(rng, &c.kernel_shape(), DType::F32)).unwrap();
+    let (rows, cols) = if i % 3 == 0 { (c.w, c.h) } else { (c.h, c.w) };
+    let x = normal(rng, &[c.n, c.c_in, rows, cols], DType::F32);
+    let base = if i % 4 == 0 {
+        x
+    } else {
+        Var::from_tensor(&x).unwrap().as_tensor().clone()
+    };
+    let x = if i % 3 == 0 {
+        base.transpose(2, 3).unwrap()
+    } else {
+        base.clone()
+    };
+    let reference_out = c.candle(&x, k.as_tensor()).unwrap();
+    let weights = normal(rng, reference_out.dims(), DType::F32);
+    let ours = output_and_gradients(&|x, k| c.fast(x, k), (&x, &base), &k, &weights);
+    let reference = output_and_gradients(&|x, k| c.candle(x, k), (&x, &base), &k, &weights);
+    assert_eq!(ours.0.len(), reference.0.len(), "{c:?}");
+    let errors = [
+        relative_error(&ours.0, &reference.0),
+        match (&ours.1, &reference.1) {
+            (Some(a), Some(b)) => relative_error(a, b),
+            // candle computes the gradient of a constant too; the fast op skips it.
+            (None, _) if i % 4 == 0 => 0.0,
+            other => panic!("{c:?}: input gradients {other:?}"),
+        },
+        relative_error(&ours.2, &reference.2),
+    ];
+    eprintln!(
+        "{c:?}: relative errors (output, input grad, kernel grad) {}",
+        sci(&errors)
+    );
+    for e in errors {
+        assert!(e < 1e-5, "{c:?}: relative error {e:e}");
+    }
+    errors
+}
+
 fn check_against_candle(transposed: bool, seed: u64) {
     let mut rng = SeededRng::new(seed);
     let mut worst = 0f64;
     for i in 0..30 {
         let c = random_config(&mut rng, transposed, true);
-        let k = Var::from_tensor(&normal(&mut rng, &c.kernel_shape(), DType::F32)).unwrap();
-        // Every fourth input is a constant, whose gradient the op must skip; every third a
-        // strided (transposed) view.
-        let (rows, cols) = if i % 3 == 0 { (c.w, c.h) } else { (c.h, c.w) };
-        let x = normal(&mut rng, &[c.n, c.c_in, rows, cols], DType::F32);
-        let base = if i % 4 == 0 {
-            x
-        } else {
-            Var::from_tensor(&x).unwrap().as_tensor().clone()
-        };
-        let x = if i % 3 == 0 {
-            base.transpose(2, 3).unwrap()
-        } else {
-            base.clone()
-        };
-        let reference_out = c.candle(&x, k.as_tensor()).unwrap();
-        let weights = normal(&mut rng, reference_out.dims(), DType::F32);
-        let ours = output_and_gradients(&|x, k| c.fast(x, k), (&x, &base), &k, &weights);
-        let reference = output_and_gradients(&|x, k| c.candle(x, k), (&x, &base), &k, &weights);
-        assert_eq!(ours.0.len(), reference.0.len(), "{c:?}");
-        let errors = [
-            relative_error(&ours.0, &reference.0),
-            match (&ours.1, &reference.1) {
-                (Some(a), Some(b)) => relative_error(a, b),
-                // candle computes the gradient of a constant too; the fast op skips it.
-                (None, _) if i % 4 == 0 => 0.0,
-                other => panic!("{c:?}: input gradients {other:?}"),
-            },
-            relative_error(&ours.2, &reference.2),
-        ];
-        eprintln!(
-            "{c:?}: relative errors (output, input grad, kernel grad) {}",
-            sci(&errors)
-        );
-        for e in errors {
-            assert!(e < 1e-5, "{c:?}: relative error {e:e}");
+        for e in compare_with_candle(&c, i, &mut rng) {
             worst = worst.max(e);
         }
     }
     eprintln!("worst relative error {worst:.2e}");
+}
+
+/// DCGAN-sized layers whose im2col matrix exceeds one chunk of samples, so that the batch is
+/// split (4 + 1 and 20 + 5 samples): each chunk must land on its own samples.
+#[test]
+fn batches_split_into_chunks_match_candle() {
+    let mut rng = SeededRng::new(3);
+    let conv = Config {
+        n: 5,
+        c_in: 64,
+        c_out: 8,
+        h: 16,
+        w: 16,
+        kh: 4,
+        kw: 4,
+        padding: 1,
+        stride: 1,
+        dilation: 1,
+        output_padding: 0,
+        transposed: false,
+    };
+    let transposed = Config {
+        n: 25,
+        c_in: 8,
+        c_out: 64,
+        h: 7,
+        w: 7,
+        stride: 2,
+        transposed: true,
+        ..conv
+    };
+    for (i, c) in [conv, transposed].iter().enumerate() {
+        compare_with_candle(c, i + 1, &mut rng);
+    }
 }
 
 #[test]
