@@ -20,6 +20,7 @@
 //! checkpoint, so the same config and seed give bitwise-identical metrics, and a resumed run equals
 //! an uninterrupted one.
 
+mod batch_norm;
 pub mod checkpoint;
 pub mod dcgan;
 mod device;

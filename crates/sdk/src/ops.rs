@@ -54,6 +54,52 @@ macro_rules! float_op2 {
 }
 pub(crate) use float_op2;
 
+/// [`float_op1`] for three storages of the same dtype.
+macro_rules! float_op3 {
+    (
+        $name:expr,
+        ($s1:expr, $l1:expr),
+        ($s2:expr, $l2:expr),
+        ($s3:expr, $l3:expr),
+        |$a:ident, $b:ident, $c:ident| $body:expr
+    ) => {
+        match ($s1, $s2, $s3) {
+            (
+                candle_core::CpuStorage::F32(a),
+                candle_core::CpuStorage::F32(b),
+                candle_core::CpuStorage::F32(c),
+            ) => {
+                let ($a, $b, $c) = (
+                    &*$crate::ops::values(a, $l1),
+                    &*$crate::ops::values(b, $l2),
+                    &*$crate::ops::values(c, $l3),
+                );
+                candle_core::CpuStorage::F32($body)
+            }
+            (
+                candle_core::CpuStorage::F64(a),
+                candle_core::CpuStorage::F64(b),
+                candle_core::CpuStorage::F64(c),
+            ) => {
+                let ($a, $b, $c) = (
+                    &*$crate::ops::values(a, $l1),
+                    &*$crate::ops::values(b, $l2),
+                    &*$crate::ops::values(c, $l3),
+                );
+                candle_core::CpuStorage::F64($body)
+            }
+            (s1, s2, s3) => candle_core::bail!(
+                "{}: unsupported dtypes {:?}, {:?}, {:?}",
+                $name,
+                s1.dtype(),
+                s2.dtype(),
+                s3.dtype()
+            ),
+        }
+    };
+}
+pub(crate) use float_op3;
+
 fn fused(xs: &Tensor) -> bool {
     crate::fast_kernels() && xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
 }
@@ -122,22 +168,27 @@ pub fn sum_channels(xs: &Tensor) -> Result<Tensor> {
 
 /// Batch normalization in training mode over dimension 1 of `xs` `(n, c, …)`: returns
 /// `(γ·(x − μ)/√(σ² + eps) + β, μ, σ²)` with the batch's per-channel mean μ and biased variance
-/// σ², each `(c,)`. Built from the per-channel ops above, so every step is one pass, and it has
-/// gradients of any order (candle's broadcasting ops reduce over three dimensions with a slow
-/// strided loop in every backward pass).
+/// σ², each `(c,)` and constant (no gradient flows through them; the output's gradient accounts
+/// for them). Gradients of any order. On the CPU three fused ops ([`crate::batch_norm`]);
+/// elsewhere the per-channel ops above (candle's broadcasting ops reduce over three dimensions
+/// with a slow strided loop in every backward pass).
 pub fn batch_norm_train(
     xs: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    let per_channel = |t: &Tensor| t.rank() == 1 && t.dtype() == xs.dtype();
+    if fused(xs) && xs.rank() >= 2 && per_channel(weight) && per_channel(bias) {
+        return crate::batch_norm::batch_norm_train(xs, weight, bias, eps);
+    }
     let count = (xs.elem_count() / xs.dim(1)?) as f64;
     let mean = (sum_channels(xs)? / count)?;
     let centered = add_channel_bias(xs, &mean.neg()?)?;
     let var = (sum_channels(&centered.sqr()?)? / count)?;
     let scale = (weight * (&var + eps)?.sqrt()?.recip()?)?;
     let ys = add_channel_bias(&mul_channel(&centered, &scale)?, bias)?;
-    Ok((ys, mean, var))
+    Ok((ys, mean.detach(), var.detach()))
 }
 
 /// Batch normalization in evaluation mode: `γ·(x − mean)/√(var + eps) + β` per channel of `xs`
@@ -177,7 +228,7 @@ fn per_channel<T: Copy>(x: &[T], s: &[T], inner: usize, f: impl Fn(T, T) -> T) -
 }
 
 /// `(n, c, inner)` of a shape of rank ≥ 2.
-fn channel_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
+pub(crate) fn channel_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     let dims = shape.dims();
     if dims.len() < 2 {
         bail!("channel bias: input of shape {dims:?} has no channel dimension");
@@ -275,8 +326,15 @@ impl CustomOp1 for SumChannels {
         fn sum<T: Copy + std::ops::AddAssign + Default>(x: &[T], c: usize, inner: usize) -> Vec<T> {
             let mut out = vec![T::default(); c];
             for (plane, o) in x.chunks_exact(inner.max(1)).zip((0..c).cycle()) {
+                // Eight interleaved accumulators: a fixed order, not bound by one add chain.
+                let mut lanes = [T::default(); 8];
+                let chunks = plane.chunks_exact(8);
                 let mut acc = T::default();
-                plane.iter().for_each(|&x| acc += x);
+                chunks.remainder().iter().for_each(|&x| acc += x);
+                for chunk in chunks {
+                    lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += x);
+                }
+                lanes.iter().for_each(|&l| acc += l);
                 out[o] += acc;
             }
             out
@@ -614,7 +672,7 @@ mod tests {
     }
 
     /// Output, statistics, gradients, and the gradient of a second-order quantity
-    /// (‖∇ₓ Σ r ⊙ bn(x)²‖²) with respect to γ and β, of the fused and the reference batch norm.
+    /// (‖∇ₓ Σ r ⊙ bn(x)²‖²) with respect to x, γ and β, of the fused and the reference batch norm.
     #[test]
     fn fused_batch_norm_matches_broadcasting_ops_to_second_order() {
         crate::gp::check_double_backward().unwrap();
@@ -642,6 +700,7 @@ mod tests {
             .map(flat);
             let g2 = gx.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             let second = [
+                g2.get(x.as_tensor()).unwrap(),
                 g2.get(w.as_tensor()).unwrap(),
                 g2.get(b.as_tensor()).unwrap(),
             ]
