@@ -231,7 +231,7 @@ fn check_against_candle(transposed: bool, seed: u64) {
 }
 
 /// DCGAN-sized layers whose im2col matrix exceeds one chunk of samples, so that the batch is
-/// split (4 + 1 and 20 + 5 samples): each chunk must land on its own samples.
+/// split into several chunks: each chunk must land on its own samples.
 #[test]
 fn batches_split_into_chunks_match_candle() {
     let mut rng = SeededRng::new(3);
