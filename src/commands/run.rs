@@ -365,7 +365,7 @@ impl SweepObserver for Progress {
     fn step(&mut self, slot: usize, _trial: &PlannedTrial, step: u64, metrics: &Metrics) {
         let bar = &self.workers[slot];
         bar.set_position(step);
-        if step % 20 == 0 {
+        if step.is_multiple_of(20) {
             let key: Vec<String> = metrics
                 .iter()
                 .filter(|(k, _)| k.starts_with("loss"))

@@ -202,7 +202,7 @@ impl FeatureMatrix {
         if dim == 0 {
             return Err(FeatureError::ZeroDimension { set });
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(FeatureError::RaggedRows {
                 set,
                 len: data.len(),

@@ -98,7 +98,7 @@ pub fn mode_metrics_rows(
     centres: &[[f64; 2]],
     std: f64,
 ) -> Result<ModeMetrics, MetricsError> {
-    if samples.len() % 2 != 0 {
+    if !samples.len().is_multiple_of(2) {
         return Err(MetricsError::RaggedRows(samples.len()));
     }
     let points = samples

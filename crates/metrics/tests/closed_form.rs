@@ -27,7 +27,7 @@ fn normal(rng: &mut ChaCha8Rng, n: usize, dim: usize, shift: f64) -> Vec<f64> {
 /// Entry (i, j) of a Sylvester–Hadamard matrix of power-of-two order n > i, j: entries ±1,
 /// columns mutually orthogonal, and every column but the first sums to 0.
 fn hadamard(i: usize, j: usize) -> f64 {
-    if (i & j).count_ones() % 2 == 0 {
+    if (i & j).count_ones().is_multiple_of(2) {
         1.0
     } else {
         -1.0
@@ -336,7 +336,7 @@ impl FeatureExtractor for MeanMax {
     }
 
     fn features(&self, images: &[f32], n: usize) -> Result<Vec<f32>, ExtractorError> {
-        if n == 0 || images.len() % n != 0 {
+        if n == 0 || !images.len().is_multiple_of(n) {
             return Err(ExtractorError::new(
                 "mean-max",
                 "images do not split into n images",

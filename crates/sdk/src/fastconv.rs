@@ -324,6 +324,29 @@ impl CustomOp2 for WGrad {
 trait Element: Copy + Default + std::ops::AddAssign + 'static {
     const ONE: Self;
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+
+    /// [`read_window`] for stride 2 with wide vector instructions, where this type and CPU have
+    /// them; `false` when not done.
+    fn read_window_s2(
+        _dst: &mut [Self],
+        _plane: &[Self],
+        _origin: usize,
+        _wp: usize,
+        _ow: usize,
+    ) -> bool {
+        false
+    }
+
+    /// [`add_window`] for stride 2 likewise.
+    fn add_window_s2(
+        _src: &[Self],
+        _plane: &mut [Self],
+        _origin: usize,
+        _wp: usize,
+        _ow: usize,
+    ) -> bool {
+        false
+    }
 }
 
 thread_local! {
@@ -352,6 +375,127 @@ impl Element for f32 {
     const ONE: Self = 1.0;
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
         SCRATCH_F32.with(|c| with_buffer(c, len, f))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn read_window_s2(dst: &mut [f32], plane: &[f32], origin: usize, wp: usize, ow: usize) -> bool {
+        if !avx512::available() {
+            return false;
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { avx512::read_window_s2(dst, plane, origin, wp, ow) };
+        true
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn add_window_s2(src: &[f32], plane: &mut [f32], origin: usize, wp: usize, ow: usize) -> bool {
+        if !avx512::available() {
+            return false;
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { avx512::add_window_s2(src, plane, origin, wp, ow) };
+        true
+    }
+}
+
+/// The stride-2 windows of im2col and col2im in f32 with AVX-512 masked loads, compress and
+/// expand: one vector per 8 outputs instead of 8 scalar moves. The same single adds as the
+/// scalar loops, so results are bitwise identical with and without it.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __mmask16, _mm512_add_ps, _mm512_mask_storeu_ps, _mm512_maskz_compress_ps,
+        _mm512_maskz_expand_ps, _mm512_maskz_loadu_ps,
+    };
+
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    /// Lanes 0..n of a 16-lane mask.
+    fn first(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+
+    /// Even lanes: every other element, the stride-2 pattern.
+    const EVEN: __mmask16 = 0x5555;
+
+    /// Checks that every window row `oy < dst.len() / ow` and column `ox < ow` stays inside
+    /// `plane`, and returns the window's height.
+    fn rows(len: usize, plane: usize, origin: usize, wp: usize, ow: usize) -> usize {
+        assert!(
+            ow > 0 && len.is_multiple_of(ow),
+            "stride-2 window: {len} values in rows of {ow}"
+        );
+        let oh = len / ow;
+        if oh > 0 {
+            let last = origin + 2 * (oh - 1) * wp + 2 * (ow - 1);
+            assert!(
+                last < plane,
+                "stride-2 window: index {last} outside a plane of {plane}"
+            );
+        }
+        oh
+    }
+
+    /// `dst[oy·ow + ox] = plane[origin + 2·oy·wp + 2·ox]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn read_window_s2(
+        dst: &mut [f32],
+        plane: &[f32],
+        origin: usize,
+        wp: usize,
+        ow: usize,
+    ) {
+        let oh = rows(dst.len(), plane.len(), origin, wp, ow);
+        for oy in 0..oh {
+            for ox in (0..ow).step_by(8) {
+                let r = (ow - ox).min(8);
+                let span = first(2 * r - 1);
+                // SAFETY: `rows` checked that plane[origin + 2·oy·wp + 2·(ox + r − 1)] is in
+                // bounds, and the masks touch no lane past it; dst has oh·ow values.
+                unsafe {
+                    let v = _mm512_maskz_loadu_ps(
+                        span,
+                        plane.as_ptr().add(origin + 2 * oy * wp + 2 * ox),
+                    );
+                    let packed = _mm512_maskz_compress_ps(EVEN & span, v);
+                    _mm512_mask_storeu_ps(dst.as_mut_ptr().add(oy * ow + ox), first(r), packed);
+                }
+            }
+        }
+    }
+
+    /// `plane[origin + 2·oy·wp + 2·ox] += src[oy·ow + ox]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_window_s2(
+        src: &[f32],
+        plane: &mut [f32],
+        origin: usize,
+        wp: usize,
+        ow: usize,
+    ) {
+        let oh = rows(src.len(), plane.len(), origin, wp, ow);
+        for oy in 0..oh {
+            for ox in (0..ow).step_by(8) {
+                let r = (ow - ox).min(8);
+                let span = first(2 * r - 1);
+                // SAFETY: as in read_window_s2; odd lanes get + 0 and are stored back unchanged.
+                unsafe {
+                    let v = _mm512_maskz_loadu_ps(first(r), src.as_ptr().add(oy * ow + ox));
+                    let spread = _mm512_maskz_expand_ps(EVEN & span, v);
+                    let at = plane.as_mut_ptr().add(origin + 2 * oy * wp + 2 * ox);
+                    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(span, at), spread);
+                    _mm512_mask_storeu_ps(at, span, sum);
+                }
+            }
+        }
     }
 }
 
@@ -478,12 +622,15 @@ impl Geometry {
 /// plane[origin + oy·stride·wp + ox·stride]`. `STRIDE` is the stride when nonzero (so that the
 /// common strides 1 and 2 compile to fixed-step loops), else `stride` is.
 #[inline(always)]
-fn read_window<T: Copy, const STRIDE: usize>(
+fn read_window<T: Element, const STRIDE: usize>(
     dst: &mut [T],
     plane: &[T],
     origin: usize,
     (wp, ow, stride): (usize, usize, usize),
 ) {
+    if STRIDE == 2 && T::read_window_s2(dst, plane, origin, wp, ow) {
+        return;
+    }
     let stride = if STRIDE == 0 { stride } else { STRIDE };
     let span = (ow - 1) * stride + 1;
     for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
@@ -503,6 +650,9 @@ fn add_window<T: Element, const STRIDE: usize>(
     origin: usize,
     (wp, ow, stride): (usize, usize, usize),
 ) {
+    if STRIDE == 2 && T::add_window_s2(src, plane, origin, wp, ow) {
+        return;
+    }
     let stride = if STRIDE == 0 { stride } else { STRIDE };
     let span = (ow - 1) * stride + 1;
     for (oy, src) in src.chunks_exact(ow).enumerate() {
@@ -728,4 +878,45 @@ fn w_grad<T: Element>(
         }
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SeededRng;
+
+    /// The AVX-512 stride-2 windows against the scalar loops, bitwise, on every width up to 20
+    /// (partial vectors included) and windows that touch the plane's last value.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_windows_equal_the_scalar_loops() {
+        if !avx512::available() {
+            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            return;
+        }
+        let mut rng = SeededRng::new(9);
+        for ow in 1..=20 {
+            for oh in 1..=3 {
+                let wp = 2 * ow + 3;
+                let origin = 1 + ow % 2;
+                // The plane ends exactly at the window's last value.
+                let len = origin + 2 * (oh - 1) * wp + 2 * (ow - 1) + 1;
+                let plane = rng.uniform_vec(len, -1.0, 1.0);
+                let window = (wp, ow, 2);
+
+                let mut fast = vec![0f32; oh * ow];
+                assert!(f32::read_window_s2(&mut fast, &plane, origin, wp, ow));
+                let mut scalar = vec![0f32; oh * ow];
+                read_window::<f32, 0>(&mut scalar, &plane, origin, window);
+                assert_eq!(fast, scalar, "read, {oh}×{ow}");
+
+                let src = rng.uniform_vec(oh * ow, -1.0, 1.0);
+                let mut fast = plane.clone();
+                assert!(f32::add_window_s2(&src, &mut fast, origin, wp, ow));
+                let mut scalar = plane.clone();
+                add_window::<f32, 0>(&src, &mut scalar, origin, window);
+                assert_eq!(fast, scalar, "add, {oh}×{ow}");
+            }
+        }
+    }
 }

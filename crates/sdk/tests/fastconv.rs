@@ -181,14 +181,18 @@ fn output_and_gradients(
 /// gradient the op must skip; every third a strided (transposed) view.
 fn compare_with_candle(c: &Config, i: usize, rng: &mut SeededRng) -> [f64; 3] {
     let k = Var::from_tensor(&normal(rng, &c.kernel_shape(), DType::F32)).unwrap();
-    let (rows, cols) = if i % 3 == 0 { (c.w, c.h) } else { (c.h, c.w) };
+    let (rows, cols) = if i.is_multiple_of(3) {
+        (c.w, c.h)
+    } else {
+        (c.h, c.w)
+    };
     let x = normal(rng, &[c.n, c.c_in, rows, cols], DType::F32);
-    let base = if i % 4 == 0 {
+    let base = if i.is_multiple_of(4) {
         x
     } else {
         Var::from_tensor(&x).unwrap().as_tensor().clone()
     };
-    let x = if i % 3 == 0 {
+    let x = if i.is_multiple_of(3) {
         base.transpose(2, 3).unwrap()
     } else {
         base.clone()
@@ -203,7 +207,7 @@ fn compare_with_candle(c: &Config, i: usize, rng: &mut SeededRng) -> [f64; 3] {
         match (&ours.1, &reference.1) {
             (Some(a), Some(b)) => relative_error(a, b),
             // candle computes the gradient of a constant too; the fast op skips it.
-            (None, _) if i % 4 == 0 => 0.0,
+            (None, _) if i.is_multiple_of(4) => 0.0,
             other => panic!("{c:?}: input gradients {other:?}"),
         },
         relative_error(&ours.2, &reference.2),
