@@ -25,7 +25,9 @@ use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
 };
 
-use crate::ops::{add_channel_bias, channel_dims, float_op2, float_op3, mul_channel, sum_channels};
+use crate::ops::{
+    add_channel_bias, channel_dims, float_op2, float_op3, mul_channel, sum_channels, wants_grad,
+};
 
 /// Per-channel batch statistics of one tensor.
 #[derive(Debug)]
@@ -192,14 +194,13 @@ impl CustomOp3 for Normalize {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let stats = &self.0;
         Ok((
-            x.track_op()
+            wants_grad(x)
                 .then(|| x.apply_op3(gamma, grad, Backward(stats.clone())))
                 .transpose()?,
-            gamma
-                .track_op()
+            wants_grad(gamma)
                 .then(|| x.apply_op2(grad, Dot(stats.clone())))
                 .transpose()?,
-            beta.track_op().then(|| sum_channels(grad)).transpose()?,
+            wants_grad(beta).then(|| sum_channels(grad)).transpose()?,
         ))
     }
 }
@@ -286,11 +287,10 @@ impl CustomOp3 for Backward {
         v: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let shared = &self.0;
-        let grad_g = g
-            .track_op()
+        let grad_g = wants_grad(g)
             .then(|| x.apply_op3(a, v, Backward(shared.clone())))
             .transpose()?;
-        if !x.track_op() && !a.track_op() {
+        if !wants_grad(x) && !wants_grad(a) {
             return Ok((None, None, grad_g));
         }
         // σ as a function of x (differentiable, for the gradients of these gradients).
@@ -301,8 +301,8 @@ impl CustomOp3 for Backward {
         // P(g) = Backward(x, σ, g); P(v) likewise.
         let p_g = x.apply_op3(&sigma, g, Backward(shared.clone()))?;
         let b = sum_channels(&(v * &p_g)?)?;
-        let grad_a = a.track_op().then(|| &b / &sigma).transpose()?;
-        let grad_x = if x.track_op() {
+        let grad_a = wants_grad(a).then(|| &b / &sigma).transpose()?;
+        let grad_x = if wants_grad(x) {
             let ones = sigma.ones_like()?;
             let zeros = sigma.zeros_like()?;
             let x_hat = x.apply_op3(&ones, &zeros, Normalize(shared.clone()))?;
@@ -366,12 +366,10 @@ impl CustomOp2 for Dot {
         u: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let shared = &self.0;
-        let grad_x = x
-            .track_op()
+        let grad_x = wants_grad(x)
             .then(|| x.apply_op3(u, g, Backward(shared.clone())))
             .transpose()?;
-        let grad_g = g
-            .track_op()
+        let grad_g = wants_grad(g)
             .then(|| x.apply_op3(u, &u.zeros_like()?, Normalize(shared.clone())))
             .transpose()?;
         Ok((grad_x, grad_g))

@@ -179,9 +179,10 @@ struct ConvT(Geometry);
 /// `WGrad(x, g)`: x `(n, c_big, h, w)`, g `(n, c_small, oh, ow)` ↦ `(c_small, c_big, kh, kw)`.
 struct WGrad(Geometry);
 
-/// Skips the gradient of an input that no variable depends on (e.g. a batch of real data).
+/// Skips the gradient of an input that no variable depends on (e.g. a batch of real data) or
+/// that the caller skips ([`crate::ops::skipping_gradients`]).
 fn needed(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if t.track_op() {
+    if crate::ops::wants_grad(t) {
         grad().map(Some)
     } else {
         Ok(None)

@@ -566,7 +566,14 @@ impl GanTrainer {
         // with `train = false` (spectral norm keeps the σ of the last critic update).
         let d_train = self.d.net.batch_statistics();
         let loss = self.loss.g_loss(&self.logits(&fake, d_train)?)?;
-        let grads = loss.backward()?;
+        let d_params: Vec<Tensor> = self
+            .d
+            .vars
+            .params()
+            .into_iter()
+            .map(|(_, v)| v.as_tensor().clone())
+            .collect();
+        let grads = crate::ops::skipping_gradients(&d_params, || loss.backward())?;
         self.opt_g.step(&grads)?;
         scalar(&loss)
     }

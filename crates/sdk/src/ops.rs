@@ -100,6 +100,34 @@ macro_rules! float_op3 {
 }
 pub(crate) use float_op3;
 
+thread_local! {
+    static SKIPPED: std::cell::RefCell<std::collections::HashSet<candle_core::TensorId>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Runs `f` (a backward pass) with the SDK's custom ops skipping the gradients of `params`: a
+/// generator step backpropagates through the discriminator but only updates the generator, so
+/// the discriminator's weight gradients (a full matrix product per conv layer) would be thrown
+/// away. A hint, not a guarantee: candle's own ops (matmul, …) still compute theirs, so never read
+/// a skipped tensor's gradient. Gradients of every other tensor are unchanged.
+pub(crate) fn skipping_gradients<R>(params: &[Tensor], f: impl FnOnce() -> R) -> R {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SKIPPED.with(|s| s.borrow_mut().clear());
+        }
+    }
+    SKIPPED.with(|s| s.borrow_mut().extend(params.iter().map(Tensor::id)));
+    let _restore = Restore;
+    f()
+}
+
+/// Whether a backward pass needs the gradient of `t`: it depends on a variable, and is not
+/// skipped ([`skipping_gradients`]).
+pub(crate) fn wants_grad(t: &Tensor) -> bool {
+    t.track_op() && !SKIPPED.with(|s| s.borrow().contains(&t.id()))
+}
+
 fn fused(xs: &Tensor) -> bool {
     crate::fast_kernels() && xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
 }
@@ -264,13 +292,15 @@ impl CustomOp2 for AddChannelBias {
     fn bwd(
         &self,
         _x: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((
             Some(grad_res.clone()),
-            Some(grad_res.apply_op1(SumChannels)?),
+            wants_grad(b)
+                .then(|| grad_res.apply_op1(SumChannels))
+                .transpose()?,
         ))
     }
 }
@@ -307,9 +337,10 @@ impl CustomOp2 for MulChannel {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_x = x.track_op().then(|| mul_channel(grad_res, s)).transpose()?;
-        let grad_s = s
-            .track_op()
+        let grad_x = wants_grad(x)
+            .then(|| mul_channel(grad_res, s))
+            .transpose()?;
+        let grad_s = wants_grad(s)
             .then(|| sum_channels(&(grad_res * x)?))
             .transpose()?;
         Ok((grad_x, grad_s))
@@ -383,11 +414,16 @@ impl CustomOp2 for AddBias {
     fn bwd(
         &self,
         _x: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad_res.clone()), Some(grad_res.apply_op1(SumRows)?)))
+        Ok((
+            Some(grad_res.clone()),
+            wants_grad(b)
+                .then(|| grad_res.apply_op1(SumRows))
+                .transpose()?,
+        ))
     }
 }
 
@@ -554,6 +590,61 @@ mod tests {
 
     use super::*;
     use crate::SeededRng;
+
+    /// A critic-shaped chain through every op that skips gradients (conv, batch norm, channel
+    /// bias and scale, row bias): with the "critic" parameters skipped, the "generator" input's
+    /// gradient is bitwise what it is without skipping, and the skipped parameters get none from
+    /// the SDK's ops.
+    #[test]
+    fn skipped_parameters_get_no_gradient_and_the_rest_are_unchanged() {
+        let mut rng = SeededRng::new(11);
+        let var = |shape: &[usize], rng: &mut SeededRng| {
+            Var::from_tensor(&rng.normal(shape, &Device::Cpu).unwrap()).unwrap()
+        };
+        let x = var(&[3, 2, 6, 6], &mut rng);
+        let kernel = var(&[4, 2, 4, 4], &mut rng);
+        let (gamma, beta, bias, scale) = (
+            var(&[4], &mut rng),
+            var(&[4], &mut rng),
+            var(&[4], &mut rng),
+            var(&[4], &mut rng),
+        );
+        let row_bias = var(&[36], &mut rng);
+        let critic =
+            [&kernel, &gamma, &beta, &bias, &scale, &row_bias].map(|v| v.as_tensor().clone());
+        let grads = |skip: bool| {
+            let h = crate::fastconv::conv2d(x.as_tensor(), &critic[0], 1, 2, 1).unwrap();
+            let (h, _, _) = batch_norm_train(&h, &critic[1], &critic[2], 1e-5).unwrap();
+            let h = mul_channel(&add_channel_bias(&h, &critic[3]).unwrap(), &critic[4]).unwrap();
+            let h = add_bias(&h.flatten_from(1).unwrap(), &critic[5]).unwrap();
+            let loss = leaky_relu(&h, 0.2)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            if skip {
+                skipping_gradients(&critic, || loss.backward()).unwrap()
+            } else {
+                loss.backward().unwrap()
+            }
+        };
+        let (skipped, full) = (grads(true), grads(false));
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(
+            flat(skipped.get(x.as_tensor()).unwrap()),
+            flat(full.get(x.as_tensor()).unwrap())
+        );
+        for p in &critic {
+            assert!(full.get(p).is_some());
+            assert!(
+                skipped.get(p).is_none(),
+                "a gradient for a skipped parameter"
+            );
+        }
+        // The skip list is cleared afterwards.
+        assert!(wants_grad(kernel.as_tensor()));
+    }
 
     #[test]
     fn fused_leaky_relu_matches_candle_nn_on_strided_input() {
