@@ -322,7 +322,7 @@ impl CustomOp2 for WGrad {
 /// f32 or f64, with a per-thread scratch buffer for the im2col matrix and its companions (reused
 /// across calls, so that a training step does not page-fault fresh multi-megabyte buffers for
 /// every layer).
-trait Element: Copy + Default + std::ops::AddAssign + 'static {
+pub(crate) trait Element: Copy + Default + std::ops::AddAssign + 'static {
     const ONE: Self;
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 
@@ -520,14 +520,14 @@ fn chunk_len(n: usize, rows: usize, positions: usize) -> usize {
 
 /// A row-major matrix view: `rs`/`cs` are the strides between rows and between columns.
 #[derive(Clone, Copy)]
-struct Mat<'a, T> {
-    data: &'a [T],
-    rs: usize,
-    cs: usize,
+pub(crate) struct Mat<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
 }
 
 /// dst `(m, n)`, row-major and contiguous, = (dst if `accumulate`) + lhs `(m, k)` · rhs `(k, n)`.
-fn matmul<T: Element>(
+pub(crate) fn matmul<T: Element>(
     dst: &mut [T],
     accumulate: bool,
     lhs: Mat<'_, T>,

@@ -69,6 +69,19 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// The slope of this activation as a leaky ReLU with slope ≥ 0 (`Some(None)` for the
+    /// identity), the activations that [`crate::ops::dense`] fuses; `None` for the others.
+    fn dense_slope(self) -> Option<Option<f64>> {
+        match self {
+            Self::Identity => Some(None),
+            Self::Relu => Some(Some(0.0)),
+            Self::LeakyRelu(s) if s >= 0.0 => Some(Some(s)),
+            _ => None,
+        }
+    }
+}
+
 impl Module for Activation {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match *self {
@@ -104,12 +117,23 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `act(x Wᵀ + b)`: one fused op ([`crate::ops::dense`]) for a layer with a bias and a
+    /// (leaky) ReLU or no activation, else the layer and then the activation.
+    pub fn forward_activated(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {
+        match (&self.bias, act.dense_slope()) {
+            (Some(b), Some(slope)) => crate::ops::dense(xs, &self.weight, b, slope),
+            _ => act.forward(&self.forward(xs)?),
+        }
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let y = xs.matmul(&self.weight.t()?)?;
         match &self.bias {
-            Some(b) => add_bias(&y, b),
-            None => Ok(y),
+            Some(b) if xs.rank() == 2 => crate::ops::dense(xs, &self.weight, b, None),
+            Some(b) => add_bias(&xs.matmul(&self.weight.t()?)?, b),
+            None => xs.matmul(&self.weight.t()?),
         }
     }
 }
@@ -453,13 +477,15 @@ impl ModuleT for Mlp {
         };
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward_t(&x, train)?;
             let act = if i == last {
                 self.config.output_activation
             } else {
                 self.config.activation
             };
-            x = act.forward(&x)?;
+            x = match layer {
+                Dense::Plain(l) => l.forward_activated(&x, act)?,
+                Dense::Spectral(l) => act.forward(&l.forward_t(&x, train)?)?,
+            };
         }
         Ok(x)
     }
