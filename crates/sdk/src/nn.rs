@@ -12,7 +12,7 @@ use candle_core::{bail, DType, Module, ModuleT, Result, Tensor, Var};
 pub use candle_nn::{Conv2dConfig, ConvTranspose2dConfig};
 use serde::{Deserialize, Serialize};
 
-pub use crate::ops::{add_bias, leaky_relu, relu};
+pub use crate::ops::{add_bias, dense, leaky_relu, relu};
 use crate::spectral::SnLinear;
 use crate::{init, SeededRng, Vars};
 
@@ -71,7 +71,7 @@ impl Activation {
 
 impl Activation {
     /// The slope of this activation as a leaky ReLU with slope ≥ 0 (`Some(None)` for the
-    /// identity), the activations that [`crate::ops::dense`] fuses; `None` for the others.
+    /// identity), the activations that [`dense`] fuses; `None` for the others.
     fn dense_slope(self) -> Option<Option<f64>> {
         match self {
             Self::Identity => Some(None),
@@ -118,11 +118,11 @@ impl Linear {
 }
 
 impl Linear {
-    /// `act(x Wᵀ + b)`: one fused op ([`crate::ops::dense`]) for a layer with a bias and a
+    /// `act(x Wᵀ + b)`: one fused op ([`dense`]) for a layer with a bias and a
     /// (leaky) ReLU or no activation, else the layer and then the activation.
     pub fn forward_activated(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {
         match (&self.bias, act.dense_slope()) {
-            (Some(b), Some(slope)) => crate::ops::dense(xs, &self.weight, b, slope),
+            (Some(b), Some(slope)) => dense(xs, &self.weight, b, slope),
             _ => act.forward(&self.forward(xs)?),
         }
     }
@@ -131,7 +131,7 @@ impl Linear {
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.bias {
-            Some(b) if xs.rank() == 2 => crate::ops::dense(xs, &self.weight, b, None),
+            Some(b) if xs.rank() == 2 => dense(xs, &self.weight, b, None),
             Some(b) => add_bias(&xs.matmul(&self.weight.t()?)?, b),
             None => xs.matmul(&self.weight.t()?),
         }
