@@ -881,46 +881,67 @@ mod tests {
         crate::gp::check_double_backward().unwrap();
         let mut rng = SeededRng::new(3);
         let f64s = |t: Tensor| t.to_dtype(DType::F64).unwrap();
-        let x = Var::from_tensor(&f64s(rng.normal((4, 3, 2, 5), &Device::Cpu).unwrap())).unwrap();
-        let w = Var::from_tensor(&f64s(rng.normal(3, &Device::Cpu).unwrap())).unwrap();
-        let b = Var::from_tensor(&f64s(rng.normal(3, &Device::Cpu).unwrap())).unwrap();
-        let r = f64s(rng.normal((4, 3, 2, 5), &Device::Cpu).unwrap());
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
-        let run = |fused: bool| {
-            let (y, mean, var) = if fused {
-                batch_norm_train(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
+        // Odd sizes, one channel, 1×1 maps, and (last) a strided view.
+        let shapes = [
+            (4, 3, 2, 5),
+            (2, 1, 3, 3),
+            (3, 4, 1, 1),
+            (5, 2, 1, 7),
+            (3, 2, 4, 3),
+        ];
+        for (i, (n, c, h, w_)) in shapes.into_iter().enumerate() {
+            let strided = i == shapes.len() - 1;
+            let stored = if strided {
+                (n, c, w_, h)
             } else {
-                reference_batch_norm(x.as_tensor(), w.as_tensor(), b.as_tensor())
+                (n, c, h, w_)
             };
-            let f = (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap();
-            let g = f.backward().unwrap();
-            let gx = g.get(x.as_tensor()).unwrap().clone();
-            let first = [
-                &gx,
-                g.get(w.as_tensor()).unwrap(),
-                g.get(b.as_tensor()).unwrap(),
-            ]
-            .map(flat);
-            let g2 = gx.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let second = [
-                g2.get(x.as_tensor()).unwrap(),
-                g2.get(w.as_tensor()).unwrap(),
-                g2.get(b.as_tensor()).unwrap(),
-            ]
-            .map(flat);
-            [flat(&y), flat(&mean), flat(&var)]
-                .into_iter()
-                .chain(first)
-                .chain(second)
-                .collect::<Vec<_>>()
-        };
-        let (ours, reference) = (run(true), run(false));
-        assert_eq!(ours.len(), reference.len());
-        for (a, e) in ours.iter().zip(reference) {
-            assert_eq!(a.len(), e.len());
-            let scale = e.iter().fold(1f64, |m, v| m.max(v.abs()));
-            for (a, e) in a.iter().zip(&e) {
-                assert!((a - e).abs() < 1e-10 * scale, "{a} vs {e}");
+            let x = Var::from_tensor(&f64s(rng.normal(stored, &Device::Cpu).unwrap())).unwrap();
+            let w = Var::from_tensor(&f64s(rng.normal(c, &Device::Cpu).unwrap())).unwrap();
+            let b = Var::from_tensor(&f64s(rng.normal(c, &Device::Cpu).unwrap())).unwrap();
+            let r = f64s(rng.normal((n, c, h, w_), &Device::Cpu).unwrap());
+            let run = |fused: bool| {
+                let xt = if strided {
+                    x.as_tensor().transpose(2, 3).unwrap()
+                } else {
+                    x.as_tensor().clone()
+                };
+                let (y, mean, var) = if fused {
+                    batch_norm_train(&xt, w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
+                } else {
+                    reference_batch_norm(&xt, w.as_tensor(), b.as_tensor())
+                };
+                let f = (y.sqr().unwrap() * &r).unwrap().sum_all().unwrap();
+                let g = f.backward().unwrap();
+                let gx = g.get(x.as_tensor()).unwrap().clone();
+                let first = [
+                    &gx,
+                    g.get(w.as_tensor()).unwrap(),
+                    g.get(b.as_tensor()).unwrap(),
+                ]
+                .map(flat);
+                let g2 = gx.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                let second = [
+                    g2.get(x.as_tensor()).unwrap(),
+                    g2.get(w.as_tensor()).unwrap(),
+                    g2.get(b.as_tensor()).unwrap(),
+                ]
+                .map(flat);
+                [flat(&y), flat(&mean), flat(&var)]
+                    .into_iter()
+                    .chain(first)
+                    .chain(second)
+                    .collect::<Vec<_>>()
+            };
+            let (ours, reference) = (run(true), run(false));
+            assert_eq!(ours.len(), reference.len());
+            for (a, e) in ours.iter().zip(reference) {
+                assert_eq!(a.len(), e.len());
+                let scale = e.iter().fold(1f64, |m, v| m.max(v.abs()));
+                for (a, e) in a.iter().zip(&e) {
+                    assert!((a - e).abs() < 1e-10 * scale, "{stored:?}: {a} vs {e}");
+                }
             }
         }
     }
@@ -936,14 +957,19 @@ mod tests {
         let var = |shape: &[usize], rng: &mut SeededRng| {
             Var::from_tensor(&f64s(rng.normal(shape, &Device::Cpu).unwrap())).unwrap()
         };
-        let (x, w, b) = (
-            var(&[5, 7], &mut rng),
-            var(&[4, 7], &mut rng),
-            var(&[4], &mut rng),
-        );
-        let r = f64s(rng.normal((5, 4), &Device::Cpu).unwrap());
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
-        for slope in [Some(0.2), Some(0.0), None] {
+        // (rows, in, out): odd sizes, a single row, a single output.
+        let shapes = [(5, 7, 4), (1, 3, 2), (9, 2, 1), (6, 13, 11)];
+        let cases = shapes
+            .iter()
+            .flat_map(|&s| [Some(0.2), Some(0.0), None].map(|slope| (s, slope)));
+        for ((rows, k, m), slope) in cases {
+            let (x, w, b) = (
+                var(&[rows, k], &mut rng),
+                var(&[m, k], &mut rng),
+                var(&[m], &mut rng),
+            );
+            let r = f64s(rng.normal((rows, m), &Device::Cpu).unwrap());
             let run = |fused: bool| {
                 let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
                 let y = if fused {
