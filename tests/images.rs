@@ -9,6 +9,15 @@ use std::path::Path;
 
 use common::{idx_image_bytes, mnist_fixture, run, run_sweep};
 
+/// The report figure in `dir` whose file name starts with `prefix`.
+fn figure_starting_with(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no figure {prefix}* in {}", dir.display()))
+}
+
 /// The first `n` digits of the fixture as gzipped IDX image and label files.
 fn write_digits(dir: &Path, n: usize) {
     let set = mnist_fixture();
@@ -126,16 +135,7 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
         assert!(curve.exists(), "{}", curve.display());
     }
     // The sample grid: two variants × two evaluation steps of 28×28 digits.
-    let grid = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("samples")
-        })
-        .expect("a sample grid figure");
+    let grid = figure_starting_with(&out, "samples");
     let image = image::open(&grid).unwrap();
     assert!(
         image.width() > 200 && image.height() > 100,
@@ -169,15 +169,6 @@ fn an_image_sweep_logs_image_metrics_and_reports_the_extractor_and_samples() {
         );
         assert_ne!(original, reconstruction);
     }
-    let figure = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("reconstructions")
-        })
-        .expect("a reconstruction grid figure");
+    let figure = figure_starting_with(&out, "reconstructions");
     image::open(&figure).unwrap();
 }

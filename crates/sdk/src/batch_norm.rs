@@ -78,6 +78,21 @@ fn channel_sum(n: usize, c: usize, inner: usize, ci: usize, f: impl Fn(usize) ->
     (0..n).map(|s| f((s * c + ci) * inner)).sum()
 }
 
+/// Σ g·x̂ over channel `ci` of `(n, c, inner)` (x̂ = (x − μ)/σ): the scale gradient of
+/// [`Normalize`], and m·mean(g·x̂) in [`Backward`].
+fn dot_normalized<T: WithDType>(
+    x: &[T],
+    g: &[T],
+    s: &Stats,
+    (n, c, inner): (usize, usize, usize),
+    ci: usize,
+) -> f64 {
+    let mean = s.mean[ci];
+    channel_sum(n, c, inner, ci, |o| {
+        lane_sum(inner, |i| g[o + i].to_f64() * (x[o + i].to_f64() - mean))
+    }) * s.inv_std[ci]
+}
+
 fn stats<T: WithDType>(x: &[T], c: usize, inner: usize, eps: f64) -> Stats {
     let n = x.len() / (c * inner).max(1);
     let m = (n * inner) as f64;
@@ -236,10 +251,7 @@ impl CustomOp3 for Backward {
                     let g_mean =
                         channel_sum(n, c, inner, ci, |o| lane_sum(inner, |i| g[o + i].to_f64()))
                             / m;
-                    let gx_mean = channel_sum(n, c, inner, ci, |o| {
-                        lane_sum(inner, |i| g[o + i].to_f64() * (x[o + i].to_f64() - mean))
-                    }) * inv_std
-                        / m;
+                    let gx_mean = dot_normalized(x, g, s, (n, c, inner), ci) / m;
                     let scale = a[ci].to_f64() * inv_std;
                     // dx = scale·g − scale·g_mean − scale·gx_mean·inv_std·(x − mean)
                     (
@@ -341,13 +353,7 @@ impl CustomOp2 for Dot {
         ) -> Vec<T> {
             let s = shared.get(x, c, inner);
             (0..c)
-                .map(|ci| {
-                    let mean = s.mean[ci];
-                    let sum = channel_sum(n, c, inner, ci, |o| {
-                        lane_sum(inner, |i| g[o + i].to_f64() * (x[o + i].to_f64() - mean))
-                    });
-                    T::from_f64(sum * s.inv_std[ci])
-                })
+                .map(|ci| T::from_f64(dot_normalized(x, g, s, (n, c, inner), ci)))
                 .collect()
         }
         let out = float_op2!("batch norm dot", (s1, l1), (s2, l2), |x, g| {

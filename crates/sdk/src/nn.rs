@@ -67,9 +67,7 @@ impl Activation {
             Self::Sigmoid => "sigmoid".into(),
         }
     }
-}
 
-impl Activation {
     /// The slope of this activation as a leaky ReLU with slope ≥ 0 (`Some(None)` for the
     /// identity), the activations that [`dense`] fuses; `None` for the others.
     fn dense_slope(self) -> Option<Option<f64>> {
@@ -96,7 +94,7 @@ impl Module for Activation {
 }
 
 /// y = x Wᵀ + b for `x` of shape `(batch, in)`, `W` `(out, in)`, `b` `(out,)` (like candle-nn's
-/// `Linear`, but adding the bias with [`add_bias`], whose backward is a fast row sum).
+/// `Linear`, but one fused op, [`dense`], whose bias gradient is a fast row sum).
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Tensor,
@@ -115,9 +113,7 @@ impl Linear {
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
-}
 
-impl Linear {
     /// `act(x Wᵀ + b)`: one fused op ([`dense`]) for a layer with a bias and a
     /// (leaky) ReLU or no activation, else the layer and then the activation.
     pub fn forward_activated(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {

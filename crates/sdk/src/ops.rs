@@ -1,6 +1,7 @@
 //! Fused CPU kernels for the hot elementwise parts of small GANs, with gradients of any order:
-//! [`leaky_relu`], [`relu`], [`add_bias`], and the per-channel [`add_channel_bias`],
-//! [`mul_channel`] and [`sum_channels`] that conv layers and [`batch_norm_train`] are made of.
+//! [`dense`] layers, [`leaky_relu`], [`relu`], [`add_bias`], and the per-channel
+//! [`add_channel_bias`], [`mul_channel`] and [`sum_channels`] that conv layers and
+//! [`batch_norm_train`] are made of.
 //!
 //! candle builds these from generic ops whose backward passes allocate zero tensors, comparison
 //! masks and strided reductions; in a toy GAN step that was over a third of the time (the
@@ -367,6 +368,19 @@ fn per_channel<T: Copy>(x: &[T], s: &[T], inner: usize, f: impl Fn(T, T) -> T) -
     out
 }
 
+/// The backward pass of `x + b` with `b` broadcast: the gradient flows to x unchanged, and
+/// `reduce` sums it to b's shape (unless b needs none).
+fn bias_bwd(
+    b: &Tensor,
+    grad: &Tensor,
+    reduce: impl CustomOp1 + Send + Sync + 'static,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    Ok((
+        Some(grad.clone()),
+        wants_grad(b).then(|| grad.apply_op1(reduce)).transpose()?,
+    ))
+}
+
 /// `(n, c, inner)` of a shape of rank ≥ 2.
 pub(crate) fn channel_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     let dims = shape.dims();
@@ -408,12 +422,7 @@ impl CustomOp2 for AddChannelBias {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((
-            Some(grad_res.clone()),
-            wants_grad(b)
-                .then(|| grad_res.apply_op1(SumChannels))
-                .transpose()?,
-        ))
+        bias_bwd(b, grad_res, SumChannels)
     }
 }
 
@@ -530,12 +539,7 @@ impl CustomOp2 for AddBias {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((
-            Some(grad_res.clone()),
-            wants_grad(b)
-                .then(|| grad_res.apply_op1(SumRows))
-                .transpose()?,
-        ))
+        bias_bwd(b, grad_res, SumRows)
     }
 }
 
