@@ -1,5 +1,22 @@
 //! The `ganbench` command line: a thin binary over the runner and the plugin registry.
 
+/// `println!` that returns the write error instead of panicking, for `outln!(…)?`: a closed
+/// stdout (`ganbench ls | head`) then ends the command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the write error instead of panicking (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod commands;
 mod extractor;
 mod registry;
@@ -7,25 +24,31 @@ mod registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
   ganbench run experiments/quickstart.ron            run a sweep (resumes where it stopped)
   ganbench run experiments/quickstart.ron --jobs 2   two trials at a time
+  ganbench run experiments/lr-search.ron --confirm-best 1   retrain the best configuration on fresh seeds
   ganbench ls                                        sweeps in ./ganbench.sqlite
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
   ganbench export quickstart --format csv --out quickstart.csv
+  ganbench export lr-search --wide --out runs.csv    one row per run: parameters, final metrics
   ganbench report quickstart                         figures + HTML page in reports/quickstart/
+  ganbench open quickstart                           that page, in the browser
   ganbench compare quickstart lr-search --json       one report over two sweeps, table as JSON
   ganbench metrics --real real.npy --fake fake.npy   FID, KID, precision/recall, density/coverage
   ganbench doctor                                    features, GPUs and CUDA libraries of this build
   ganbench plugins                                   list built-in plugins and their parameters
   ganbench plugins --plugin-dir target/release       also list dynamic plugins built there
+  ganbench plugin new my-loss                        a new plugin crate in plugins/my-loss
   ganbench train --plugin wgan-gp --data ring8 --steps 2000 --seed 1
   ganbench train --plugin gan --data grid25 --set loss=minimax --set lr_d=1e-4 --json
-  ganbench train --plugin-dir target/release --plugin lsgan --data ring8";
+  ganbench train --plugin-dir target/release --plugin lsgan --data ring8
+  ganbench completions bash > ~/.local/share/bash-completion/completions/ganbench
+  ganbench man --out ~/.local/share/man/man1         man pages: `man ganbench-run`";
 
 /// Train GAN and VAE variants side by side and find out which stability fix works on your data.
 #[derive(Parser, Debug)]
@@ -65,6 +88,8 @@ struct Cli {
 enum Command {
     /// List the available plugins (built-in and dynamic) with their parameters.
     Plugins(commands::plugins::Args),
+    /// Write a new plugin crate (`plugin new NAME`) that builds and loads as it is.
+    Plugin(commands::plugin::Args),
     /// Run every trial of a sweep file, logging to the database; resumes an interrupted sweep.
     Run(commands::run::Args),
     /// Train one run of a plugin on a dataset and print its metrics (nothing is logged).
@@ -83,9 +108,21 @@ enum Command {
     Metrics(commands::metrics::Args),
     /// What this build can train on: features, build id, GPUs and CUDA libraries.
     Doctor(commands::doctor::Args),
+    /// Open a sweep's report (reports/SWEEP/index.html) in the browser, or print its path.
+    Open(commands::open::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
+    /// Print the man page, or write every page (one per subcommand) into a directory.
+    Man(commands::man::Args),
     /// Train one trial for a parent `ganbench run` (internal).
     #[command(hide = true)]
     Worker(commands::worker::Args),
+    /// Load one plugin library and exit, for a parent that probes it (internal).
+    #[command(hide = true, name = registry::PROBE_COMMAND)]
+    ProbePlugin {
+        /// The library file.
+        library: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +137,7 @@ fn main() -> ExitCode {
     std::env::set_var("RAYON_NUM_THREADS", &threads);
     let result = match cli.command {
         Command::Plugins(args) => commands::plugins::run(&cli.plugin_dir, args),
+        Command::Plugin(args) => commands::plugin::run(args),
         Command::Run(args) => commands::run::run(&cli.plugin_dir, &cli.db, args),
         Command::Train(args) => commands::train::run(&cli.plugin_dir, &cli.db, args),
         Command::Ls(args) => commands::ls::run(&cli.db, args),
@@ -109,12 +147,18 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::compare::run(&cli.db, args),
         Command::Metrics(args) => commands::metrics::run(args),
         Command::Doctor(args) => commands::doctor::run(cli.threads.max(1), args),
+        Command::Open(args) => commands::open::run(&cli.db, args),
+        Command::Completions(args) => commands::completions::run(Cli::command(), args),
+        Command::Man(args) => commands::man::run(Cli::command(), args),
         Command::Worker(args) => commands::worker::run(&cli.plugin_dir, args),
+        Command::ProbePlugin { library } => registry::probe(&library),
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing more to say, as ripgrep and friends do.
+        Err(err) if commands::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", commands::error_text(&err));
             ExitCode::from(commands::exit_code(&err))
         }
     }

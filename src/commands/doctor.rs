@@ -44,9 +44,9 @@ pub fn run(threads: usize, args: Args) -> Result<ExitCode> {
         cuda: ganbench_sdk::cuda_report(),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&doctor)?);
+        outln!("{}", serde_json::to_string(&doctor)?)?;
     } else {
-        print!("{}", text(&doctor));
+        out!("{}", text(&doctor))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
+use ganbench_data::npy::{read_npy_array, NpyValues};
 use ganbench_data::ImageSpec;
 use ganbench_features::{CnnExtractor, FeaturesError, InputShape};
-use ganbench_metrics::{FeatureMatrix, ImageMetrics, ImageScores, KidConfig, SampleSet};
+use ganbench_metrics::{
+    FeatureMatrix, ImageMetrics, KidConfig, MetricFamilies, SampleSet, SelectedScores,
+};
 use ganbench_sdk::candle::Device;
 use serde::Serialize;
 
@@ -18,6 +21,8 @@ const EXAMPLES: &str = "\
 Examples:
   ganbench metrics --real real.npy --fake fake.npy          features are the arrays' rows
   ganbench metrics --real real.npy --fake fake.npy --json   one JSON object
+  ganbench metrics --real real.npy --fake fake.npy --fid --kid   only FID and KID
+  ganbench metrics --real images.npy --fake samples.npy     uint8 N×H×W×C images work as they are
   ganbench metrics --real t10k-images-idx3-ubyte.gz --fake samples/ \\
       --features extractor:extractors/3f2a…-cnn-v1.safetensors
                                      images through the evaluation CNN (docs/features.md)
@@ -26,9 +31,10 @@ Examples:
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The real samples: an .npy float array (f32 or f64), N × D, or N×C×H×W (each sample
-    /// flattened); an IDX image file (`…-ubyte`, `…-ubyte.gz`); or a folder of PNG/JPEG images.
-    /// Pixels are scaled to [-1, 1].
+    /// The real samples: an .npy array of N × D features, or of N×C×H×W, N×H×W×C or N×H×W images
+    /// (uint8, float16, float32 or float64; each sample flattened); an IDX image file (`…-ubyte`,
+    /// `…-ubyte.gz`); or a folder of PNG/JPEG images. Pixels (uint8, IDX, PNG) are scaled to
+    /// [-1, 1].
     #[arg(long, value_name = "PATH")]
     real: PathBuf,
     /// The generated samples, in the same form as --real.
@@ -49,6 +55,16 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Compute FID. With none of --fid, --kid and --prdc, all three families are computed; with
+    /// some, only those.
+    #[arg(long)]
+    fid: bool,
+    /// Compute KID (mean and standard deviation over subsets).
+    #[arg(long)]
+    kid: bool,
+    /// Compute precision/recall (k = 3) and density/coverage (k = 5).
+    #[arg(long)]
+    prdc: bool,
     /// KID: number of random subset pairs.
     #[arg(long, default_value_t = 100, value_name = "N")]
     kid_subsets: usize,
@@ -94,15 +110,29 @@ impl Features {
 
 /// One input's samples before feature extraction: `n` samples of `shape`, row-major.
 struct Samples {
-    values: Vec<f32>,
+    values: Values,
     n: usize,
     shape: Vec<usize>,
+}
+
+/// Sample values: float64 arrays stay float64, so that raw features lose no precision.
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
 }
 
 impl Samples {
     /// Values per sample.
     fn len(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// The values as f32, for the extractor.
+    fn f32_values(&self) -> std::borrow::Cow<'_, [f32]> {
+        match &self.values {
+            Values::F32(v) => v.into(),
+            Values::F64(v) => v.iter().map(|&x| x as f32).collect::<Vec<_>>().into(),
+        }
     }
 }
 
@@ -130,11 +160,14 @@ struct Report<'a> {
     features: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     extractor: Option<ExtractorInfo>,
-    kid_subsets: usize,
-    kid_subset_size: usize,
-    kid_seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid_subsets: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid_subset_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid_seed: Option<u64>,
     #[serde(flatten)]
-    scores: ImageScores,
+    scores: SelectedScores,
     wall_s: f64,
 }
 
@@ -168,7 +201,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let extractor = load_extractor(weights, &real.shape)?;
             let extract = |path: &Path, set, samples: &Samples| {
                 let values = extractor
-                    .features(&samples.values, samples.n)
+                    .features(&samples.f32_values(), samples.n)
                     .with_context(|| format!("extracting features of {}", path.display()))?;
                 FeatureMatrix::from_rows(set, &values, extractor.dim())
                     .map_err(|e| bad_input(anyhow!(e).context(path.display().to_string())))
@@ -184,6 +217,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )
         }
     };
+    let families = if args.fid || args.kid || args.prdc {
+        MetricFamilies {
+            fid: args.fid,
+            kid: args.kid,
+            prdc: args.prdc,
+        }
+    } else {
+        MetricFamilies::ALL
+    };
     let metrics = ImageMetrics {
         kid: KidConfig {
             subsets: args.kid_subsets,
@@ -196,7 +238,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     .all_cores();
     // Every remaining failure is about the inputs (too few samples, a zero KID subset count).
     let scores = metrics
-        .evaluate(&real_features, &fake_features)
+        .evaluate_selected(&real_features, &fake_features, families)
         .map_err(|e| {
             bad_input(anyhow!(e).context(format!(
                 "metrics between {} and {}",
@@ -212,16 +254,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dim: real_features.dim(),
         features: &args.features,
         extractor,
-        kid_subsets: args.kid_subsets,
-        kid_subset_size: args.kid_subset_size.min(real.n).min(fake.n),
-        kid_seed: args.kid_seed,
+        kid_subsets: families.kid.then_some(args.kid_subsets),
+        kid_subset_size: families
+            .kid
+            .then(|| args.kid_subset_size.min(real.n).min(fake.n)),
+        kid_seed: families.kid.then_some(args.kid_seed),
         scores,
         wall_s: started.elapsed().as_secs_f64(),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_table(&report);
+        print_table(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -240,7 +284,16 @@ fn open(path: &Path) -> Result<Input<'_>> {
         .map(|f| f.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if file.ends_with(".npy") {
-        let (values, shape) = ganbench_data::npy::read_npy(path).map_err(bad_input)?;
+        // Channels-last images (N×H×W×C, as PIL keeps them) become N×C×H×W like every image.
+        let (array, _) = read_npy_array(path)
+            .map_err(bad_input)?
+            .into_channels_first();
+        let values = match &array.values {
+            NpyValues::F64(v) => Values::F64(v.clone()),
+            // uint8 pixels scaled to [-1, 1]; float16 widened.
+            _ => Values::F32(array.to_f32()),
+        };
+        let shape = array.shape;
         let [n, rest @ ..] = shape.as_slice() else {
             return Err(bad_input(anyhow!(
                 "{name}: a 0-dimensional array holds no samples"
@@ -268,8 +321,8 @@ fn open(path: &Path) -> Result<Input<'_>> {
         return Ok(Input::Read(image_samples(&spec)?));
     }
     Err(bad_input(anyhow!(
-        "{name}: unsupported sample file; pass an .npy float array (N × D), an IDX image file or \
-         a folder of PNG/JPEG images"
+        "{name}: unsupported sample file; pass an .npy array (N × D features, or images), an IDX \
+         image file or a folder of PNG/JPEG images"
     )))
 }
 
@@ -277,7 +330,7 @@ fn open(path: &Path) -> Result<Input<'_>> {
 fn image_samples(spec: &ImageSpec) -> Result<Samples> {
     let images = spec.load_all().map_err(bad_input)?;
     Ok(Samples {
-        values: images.all_f32(),
+        values: Values::F32(images.all_f32()),
         n: images.len(),
         shape: images.shape().to_vec(),
     })
@@ -338,8 +391,11 @@ fn read_folders(
 
 /// One row per sample, all its values flattened.
 fn raw_features(path: &Path, set: SampleSet, samples: &Samples) -> Result<FeatureMatrix> {
-    FeatureMatrix::from_rows(set, &samples.values, samples.len())
-        .map_err(|e| bad_input(anyhow!(e).context(path.display().to_string())))
+    match &samples.values {
+        Values::F32(v) => FeatureMatrix::from_rows(set, v, samples.len()),
+        Values::F64(v) => FeatureMatrix::from_rows(set, v, samples.len()),
+    }
+    .map_err(|e| bad_input(anyhow!(e).context(path.display().to_string())))
 }
 
 /// The evaluation CNN with the weights of `path`, for samples of `shape` (C×H×W, or H×W).
@@ -357,8 +413,8 @@ fn load_extractor(path: &Path, shape: &[usize]) -> Result<CnnExtractor> {
     })
 }
 
-fn print_table(r: &Report<'_>) {
-    println!(
+fn print_table(r: &Report<'_>) -> std::io::Result<()> {
+    outln!(
         "real {} ({} samples), fake {} ({} samples), {} features ({}), {:.1} s",
         r.real.display(),
         r.n_real,
@@ -367,24 +423,28 @@ fn print_table(r: &Report<'_>) {
         r.dim,
         r.features,
         r.wall_s
-    );
+    )?;
     if let Some(e) = &r.extractor {
         let accuracy = e
             .held_out_accuracy
             .map_or("not recorded".to_string(), |a| format!("{:.2}%", 100.0 * a));
-        println!(
+        outln!(
             "features: {} from {} (held-out accuracy {accuracy})",
             e.name,
             e.weights.display()
-        );
+        )?;
     }
-    println!(
-        "KID over {} subsets of {} (seed {}); precision/recall k = 3, density/coverage k = 5",
-        r.kid_subsets, r.kid_subset_size, r.kid_seed
-    );
-    println!();
-    println!("{:<10} {:>14}", "metric", "value");
+    if let (Some(subsets), Some(size), Some(seed)) = (r.kid_subsets, r.kid_subset_size, r.kid_seed)
+    {
+        outln!("KID over {subsets} subsets of {size} (seed {seed})")?;
+    }
+    if r.scores.precision.is_some() {
+        outln!("precision/recall k = 3, density/coverage k = 5")?;
+    }
+    outln!()?;
+    outln!("{:<10} {:>14}", "metric", "value")?;
     for (name, value) in r.scores.named() {
-        println!("{name:<10} {value:>14.6}");
+        outln!("{name:<10} {value:>14.6}")?;
     }
+    Ok(())
 }

@@ -1,10 +1,15 @@
 //! One module per subcommand. Each returns an exit code or an error; `main` prints errors.
 
 pub mod compare;
+pub mod completions;
+pub mod confirm;
 pub mod doctor;
 pub mod export;
 pub mod ls;
+pub mod man;
 pub mod metrics;
+pub mod open;
+pub mod plugin;
 pub mod plugins;
 pub mod report;
 pub mod run;
@@ -21,7 +26,7 @@ pub struct BadInput(pub anyhow::Error);
 
 impl fmt::Display for BadInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#}", self.0)
+        f.write_str(&chain_text(self.0.chain()))
     }
 }
 
@@ -40,15 +45,93 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// Opens an existing database for reading commands (which must not create an empty one).
+/// True when the error is a write to a closed pipe (`ganbench ls | head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error and its causes, joined by ": " like anyhow's `{:#}`, without a cause whose text is
+/// already there (rusqlite repeats SQLite's message in its source: "unable to open database
+/// file" three times), and with control characters escaped so that no message moves the cursor
+/// or recolours the terminal.
+pub fn error_text(err: &anyhow::Error) -> String {
+    printable(&chain_text(err.chain())).into_owned()
+}
+
+fn chain_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut text = String::new();
+    for cause in chain {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `text` with control characters other than newline and tab escaped (`\u{1b}`): for strings
+/// that a terminal shows (labels, errors and events from a database or a plugin).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// [`printable`] on one line: newlines and tabs escaped too (table cells).
+pub fn printable_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Opens an existing database read-only, for the reading commands (`ls`, `show`, `export`,
+/// `report`, `compare`): they never create or write a file, so they work on a read-only file or
+/// folder. The one exception is a file of an older schema, which is upgraded first (one
+/// migration transaction) when it can be.
 pub fn open_store(db: &std::path::Path) -> anyhow::Result<ganbench_store::Store> {
+    use ganbench_store::{Store, StoreError};
     if !db.exists() {
         return Err(bad_input(anyhow::anyhow!(
             "no database at {}; run a sweep first (`ganbench run experiments/quickstart.ron`) or pass --db PATH",
             db.display()
         )));
     }
-    ganbench_store::Store::open(db).map_err(bad_input)
+    match Store::open_read_only(db) {
+        Err(old @ StoreError::TooOld { .. }) => match Store::open(db) {
+            Ok(upgraded) => {
+                drop(upgraded);
+                Store::open_read_only(db).map_err(bad_input)
+            }
+            Err(e) => Err(bad_input(anyhow::Error::new(old).context(format!("{e}")))),
+        },
+        other => other.map_err(bad_input),
+    }
 }
 
 /// Finds a sweep by `NAME` (newest version) or `NAME@VERSION`.
@@ -84,34 +167,32 @@ pub fn find_sweep(
     }
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
-pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
-    fn format_time_matches_known_dates() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::format_time(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(super::format_time(1_795_855_262_000), "2026-11-28 08:41:02");
+    fn repeated_causes_are_said_once_and_control_characters_escaped() {
+        let err = anyhow::Error::new(std::io::Error::other("unable to open database file"))
+            .context("unable to open database file")
+            .context("cannot open database file x.db: unable to open database file; pass --db");
+        assert_eq!(
+            super::error_text(&err),
+            "cannot open database file x.db: unable to open database file; pass --db"
+        );
+        let err = anyhow::anyhow!("label `a\u{1b}[31mb\0`\nnext line");
+        assert_eq!(
+            super::error_text(&err),
+            "label `a\\u{1b}[31mb\\u{0}`\nnext line"
+        );
+        assert_eq!(super::printable_line("a\tb\nc"), "a\\tb\\nc");
+        let bad = super::bad_input(anyhow::anyhow!("inner").context("outer"));
+        assert_eq!(super::error_text(&bad.context("top")), "top: outer: inner");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognized_through_contexts() {
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the export");
+        assert!(super::is_broken_pipe(&err));
+        assert!(!super::is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

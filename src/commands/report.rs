@@ -36,11 +36,12 @@ pub struct Look {
     /// Inline the figures into index.html as data URIs: one file to send.
     #[arg(long)]
     pub embed: bool,
-    /// The evaluation metric the significance tests compare [default: the first logged of fid,
-    /// reverse_kl, kid, modes, high_quality, elbo].
+    /// The metric the verdict ranks the variants by: NAME, or NAME:higher / NAME:lower for a
+    /// metric ganbench does not know [default: the sweep's `primary`, else modes captured on toy
+    /// data (ties broken by high_quality) and fid on images].
     #[arg(long, value_name = "NAME")]
     pub metric: Option<String>,
-    /// Print the summary table as JSON on stdout.
+    /// Print the verdict and the tables as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -79,16 +80,10 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
             })?,
         None => find_sweep(&store, &args.sweep)?,
     };
-    let newest = store
-        .find_sweep(&sweep.name, None)?
-        .map_or(sweep.version, |s| s.version);
-    let out = args.look.out.clone().unwrap_or_else(|| {
-        let mut dir = ganbench_report::dir_name(&sweep.name);
-        if sweep.version != newest {
-            dir.push_str(&format!("-v{}", sweep.version));
-        }
-        Path::new("reports").join(dir)
-    });
+    let out = match args.look.out.clone() {
+        Some(out) => out,
+        None => default_dir(&store, &sweep)?,
+    };
     let report = write(
         &store,
         &Selection::Sweep(sweep.id),
@@ -97,6 +92,19 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         invocation(),
     )?;
     print(&report, args.look.json)
+}
+
+/// Where a sweep's report goes unless `--out` says otherwise: `reports/<name>`, or
+/// `reports/<name>-vN` for a version that is not the newest.
+pub fn default_dir(store: &Store, sweep: &ganbench_store::Sweep) -> Result<PathBuf> {
+    let newest = store
+        .find_sweep(&sweep.name, None)?
+        .map_or(sweep.version, |s| s.version);
+    let mut dir = ganbench_report::dir_name(&sweep.name);
+    if sweep.version != newest {
+        dir.push_str(&format!("-v{}", sweep.version));
+    }
+    Ok(Path::new("reports").join(dir))
 }
 
 /// Writes a report with the shared options.
@@ -125,6 +133,7 @@ pub fn write(
     };
     ganbench_report::write_report(store, selection, &options).map_err(|e| match e {
         e @ (ganbench_report::ReportError::UnknownMetric { .. }
+        | ganbench_report::ReportError::NoDirection { .. }
         | ganbench_report::ReportError::NoRuns { .. }) => bad_input(e),
         e => anyhow::Error::new(e).context(format!(
             "writing the report into {}",
@@ -141,22 +150,23 @@ pub fn print(report: &Report, json: bool) -> Result<ExitCode> {
             figures: report.figures.len(),
             summary: &report.summary,
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&out).context("serializing the summary")?
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "report: {} ({} figures)",
             report.index.display(),
             report.figures.len()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report `ganbench run` writes at the end of a sweep: `reports/<name>/`, PNG figures.
-pub fn after_run(db: &Path, name: &str, version: u32) -> Result<Report> {
+/// The report `ganbench run` writes at the end of a sweep: into `out`, else `reports/<name>/`;
+/// PNG figures.
+pub fn after_run(db: &Path, name: &str, version: u32, out: Option<&Path>) -> Result<Report> {
     let store = Store::open(db)?;
     let sweep = store
         .find_sweep(name, Some(version))?
@@ -169,7 +179,10 @@ pub fn after_run(db: &Path, name: &str, version: u32) -> Result<Report> {
         metric: None,
         json: false,
     };
-    let out = Path::new("reports").join(ganbench_report::dir_name(name));
+    let out = out.map_or_else(
+        || Path::new("reports").join(ganbench_report::dir_name(name)),
+        Path::to_path_buf,
+    );
     let command = format!(
         "ganbench report {} --db {}",
         ganbench_report::shell_quote(&format!("{name}@{version}")),

@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ganbench_plugin_api::Metrics;
@@ -17,7 +16,7 @@ use serde::Serialize;
 
 use super::bad_input;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// The sweep file (RON); see docs/sweeps.md.
     sweep: PathBuf,
@@ -39,12 +38,35 @@ pub struct Args {
     /// Train again the trials that failed last time (finished and diverged ones stay).
     #[arg(long)]
     retry_failed: bool,
+    /// Seconds that workers get to checkpoint and stop after Ctrl-C or SIGTERM; those still
+    /// running then are killed (their trials resume from their last checkpoint next time). A
+    /// second Ctrl-C kills them at once.
+    #[arg(long, default_value_t = sweep::DEFAULT_GRACE.as_secs_f64(), value_name = "SECONDS", value_parser = grace_seconds)]
+    grace_period: f64,
+    /// Refuse a sweep that expands to more trials than this (counted before anything is built).
+    #[arg(long, default_value_t = ganbench_spec::DEFAULT_MAX_TRIALS, value_name = "N")]
+    max_trials: u64,
     /// Print a JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
     /// Do not write the report (reports/SWEEP/index.html) at the end.
     #[arg(long)]
     no_report: bool,
+    /// Write the report at the end into this directory instead of reports/SWEEP.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_report")]
+    out: Option<PathBuf>,
+    /// After the sweep, train the K best configurations of each variant with several (a grid
+    /// or search) again on fresh seeds: the report then measures each variant's best
+    /// configuration on runs it was not chosen on.
+    #[arg(long, value_name = "K")]
+    confirm_best: Option<usize>,
+    /// Fresh seeds per configuration of --confirm-best.
+    #[arg(long, default_value_t = 5, requires = "confirm_best", value_name = "N")]
+    confirm_seeds: usize,
+    /// The second pass of --confirm-best: the first pass's stop requests (a process has one
+    /// signal handler), and no third pass.
+    #[arg(skip)]
+    confirm_pass: Option<Arc<sweep::StopRequests>>,
 }
 
 #[derive(Serialize)]
@@ -62,11 +84,14 @@ struct Summary<'a> {
 }
 
 pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
+    // `--retry-failed` retries what had failed when this command started (see Store::claim_run).
+    let started_ms = ganbench_store::now_ms();
     // One single-threaded trial per CPU (see `--threads`).
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let again = args.confirm_best.map(|_| args.clone());
     // Everything about the spec is checked before the database is touched.
     let mut registry = crate::registry::load(plugin_dirs)?;
     let spec = Sweep::load(&args.sweep).map_err(bad_input)?;
@@ -76,7 +101,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             registry.get(&v.plugin).map_err(bad_input)?;
         }
     }
-    let trials = spec.expand(&registry).map_err(bad_input)?;
+    let mut trials = spec
+        .expand_at_most(&registry, args.max_trials)
+        .map_err(bad_input)?;
     let (device, slots) = placement(&args, &spec, jobs)?;
     let data_text = spec.data.to_string();
     let dataset = ganbench_data::open(&data_text).map_err(bad_input)?;
@@ -96,6 +123,22 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let orphans = store.mark_orphans_interrupted(&host, ganbench_store::pid_is_alive)?;
     let registration = register(&store, &spec, args.new_version)?;
     let version = registration.version();
+    // --confirm-best: the search first; once it has ended, its best configurations again.
+    let mut confirm_later = None;
+    if let Some(k) = args.confirm_best {
+        use super::confirm::{plan, Confirmation};
+        match plan(
+            &store,
+            registration.id(),
+            &spec,
+            &trials,
+            k,
+            args.confirm_seeds,
+        )? {
+            Confirmation::SearchNotDone { pending } => confirm_later = Some(pending),
+            Confirmation::Trials(more) => trials.extend(more),
+        }
+    }
     let runs_dir = runs_dir(db);
 
     let mut planned = Vec::new();
@@ -152,9 +195,17 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         });
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let control = sweep::Control {
+        stop: args.confirm_pass.clone().unwrap_or_default(),
+        grace: Duration::from_secs_f64(args.grace_period),
+        timeout: spec.timeout.map(|t| t.duration()),
+        retry_failed_before: args.retry_failed.then_some(started_ms),
+    };
+    if args.confirm_pass.is_none() {
+        let stop = control.stop.clone();
+        // Ctrl-C, SIGTERM and SIGHUP: the first stops gracefully, a second kills the workers.
+        let _ = ctrlc::set_handler(move || stop.request());
+    }
 
     let exe =
         std::env::current_exe().context("locating the ganbench binary for worker processes")?;
@@ -189,7 +240,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         planned,
         &slots,
         &spawn,
-        &stop,
+        &control,
         &mut progress,
     )?;
     writer.flush()?;
@@ -197,10 +248,25 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let wall_s = started.elapsed().as_secs_f64();
 
     // A report of everything the sweep holds; a stopped sweep gets none (it will resume).
-    let html_report = if args.no_report || stop.load(Ordering::Relaxed) {
+    let stopped = control.stop.requested();
+    if let Some(pending) = confirm_later.filter(|_| !stopped) {
+        if let Some(mut again) = again.filter(|_| args.confirm_pass.is_none()) {
+            // The search has ended now: plan and train the confirmation.
+            progress.note("now training the search's best configurations on fresh seeds".into());
+            again.confirm_pass = Some(control.stop.clone());
+            // The failed runs were retried in the first pass.
+            again.retry_failed = false;
+            return run(plugin_dirs, db, again);
+        }
+        eprintln!(
+            "note: --confirm-best waits for every trial of the search to end ({pending} have not, \
+             e.g. trained by another ganbench process); run this command again"
+        );
+    }
+    let html_report = if args.no_report || stopped {
         None
     } else {
-        match super::report::after_run(db, &spec.name, version) {
+        match super::report::after_run(db, &spec.name, version, args.out.as_deref()) {
             Ok(report) => Some(report.index),
             Err(e) => {
                 eprintln!(
@@ -223,9 +289,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             wall_s,
             html_report: html_report.as_deref(),
         };
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?)?;
     } else {
-        println!(
+        outln!(
             "{} v{version}: {} finished, {} diverged, {} failed, {} interrupted, {} skipped (done before){} in {wall_s:.1} s",
             spec.name,
             report.finished,
@@ -233,25 +299,41 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             report.failed,
             report.interrupted + report.not_started,
             skipped,
-            if report.busy_elsewhere > 0 {
-                format!(", {} being trained by another ganbench process", report.busy_elsewhere)
-            } else {
-                String::new()
-            },
-        );
-        println!(
+            elsewhere(&report),
+        )?;
+        outln!(
             "details: ganbench ls {}   export: ganbench export {}",
-            spec.name, spec.name
-        );
+            spec.name,
+            spec.name
+        )?;
         if let Some(index) = &html_report {
-            println!("report: {}", index.display());
+            outln!("report: {}", index.display())?;
         }
     }
-    if stop.load(Ordering::Relaxed) {
+    if control.stop.requested() {
         eprintln!("stopped; run the same command again to resume");
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ", 2 being trained by another ganbench process, 1 ended by another": what other processes on
+/// the same database took over, if anything.
+fn elsewhere(report: &SweepReport) -> String {
+    let mut out = String::new();
+    if report.busy_elsewhere > 0 {
+        out += &format!(
+            ", {} being trained by another ganbench process",
+            report.busy_elsewhere
+        );
+    }
+    if report.done_elsewhere > 0 {
+        out += &format!(
+            ", {} ended by another ganbench process meanwhile",
+            report.done_elsewhere
+        );
+    }
+    out
 }
 
 /// The device every trial names and the worker slots: `--gpus` deals trials over GPUs (each slot
@@ -387,5 +469,15 @@ impl SweepObserver for Progress {
             ),
         };
         self.note(line);
+    }
+}
+
+/// `--grace-period`: a finite number of seconds from 0 to a day.
+fn grace_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to 86400"
+        )),
     }
 }

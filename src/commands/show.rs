@@ -22,6 +22,8 @@ pub struct Args {
 struct Shown<'a> {
     #[serde(flatten)]
     details: &'a ganbench_store::RunDetails,
+    /// The variant's label plus the parameters that tell its configuration apart.
+    configuration: &'a str,
     params: serde_json::Value,
     final_metrics: Vec<(String, u64, f64)>,
 }
@@ -40,44 +42,56 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         .collect();
     let params: serde_json::Value =
         serde_json::from_str(&run.params_json).context("stored parameters")?;
+    // The label needs the run's whole sweep: it names what differs from the other configurations.
+    let siblings = store.runs(run.sweep_id)?;
+    let configuration = siblings
+        .iter()
+        .position(|r| r.id == run.id)
+        .map(|i| ganbench_report::run_labels(&siblings).swap_remove(i))
+        .unwrap_or_else(|| run.label.clone());
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&Shown {
                 details: &details,
+                configuration: &configuration,
                 params,
                 final_metrics
             })?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "run {} — {} ({}), seed {}, trial {}",
-        run.id.0, run.label, run.plugin, run.seed, run.trial_key
-    );
+        run.id.0,
+        super::printable_line(&configuration),
+        super::printable_line(&run.plugin),
+        run.seed,
+        run.trial_key
+    )?;
     let total = run.total_steps.map(|t| format!("/{t}")).unwrap_or_default();
-    println!("status {} at step {}{total}", run.status.as_str(), run.step);
+    outln!("status {} at step {}{total}", run.status.as_str(), run.step)?;
     if let Some(e) = &run.error {
-        println!("error: {e}");
+        outln!("error: {}", super::printable(e))?;
     }
-    println!("\nparameters:");
+    outln!("\nparameters:")?;
     if let serde_json::Value::Object(map) = &params {
         for (k, v) in map {
-            println!("  {k} = {v}");
+            outln!("  {k} = {v}")?;
         }
     }
-    println!("\nfinal metrics:");
+    outln!("\nfinal metrics:")?;
     for (name, step, value) in &final_metrics {
-        println!("  {name:<16} {value:<14.6} (step {step})");
+        outln!("  {name:<16} {value:<14.6} (step {step})")?;
     }
-    println!("\nevents:");
+    outln!("\nevents:")?;
     for e in &details.events {
-        println!(
+        outln!(
             "  {}  {:<12} {}",
-            super::format_time(e.at_ms),
-            e.kind,
-            e.message
-        );
+            ganbench_store::format_time(e.at_ms),
+            super::printable_line(&e.kind),
+            super::printable(&e.message)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value = "ring8")]
     data: String,
     /// Training steps (one generator update and its critic updates each).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=ganbench_spec::MAX_STEPS))]
     steps: u64,
     /// Seed of everything random: weights, noise, data order.
     #[arg(long, default_value_t = 0)]
@@ -33,8 +33,8 @@ pub struct Args {
     #[arg(long, default_value_t = 500)]
     eval_every: u64,
     /// Generated samples per evaluation (the PacGAN protocol uses 2500).
-    #[arg(long, default_value_t = 2500)]
-    eval_samples: usize,
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(1..=ganbench_spec::MAX_EVAL_SAMPLES as u64))]
+    eval_samples: u64,
     /// cpu, or cuda:N with a CUDA build.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -88,7 +88,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         },
         steps: args.steps,
         eval_every: args.eval_every,
-        eval_samples: args.eval_samples,
+        eval_samples: args.eval_samples as usize,
         checkpoint_every: 0,
     };
 
@@ -108,9 +108,11 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 "{} {} ({}) on {data_name}, seed {}, {} steps",
                 plugin.name, plugin.version, plugin.origin, args.seed, args.steps
             ),
-        );
+        )?;
     }
     let started = Instant::now();
+    // A closed stdout (`| head`) stops training: nobody reads the rest.
+    let mut closed: Option<std::io::Error> = None;
     let mut observer = |event: Event<'_>| {
         match event {
             Event::Step { step, metrics } => {
@@ -122,10 +124,11 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
                 }
             }
             Event::Eval { step, metrics, .. } if !args.json => {
-                say(
-                    &bar,
-                    format!("step {step:>7}  {}", describe_eval(metrics, total_modes)),
-                );
+                let line = format!("step {step:>7}  {}", describe_eval(metrics, total_modes));
+                if let Err(e) = say(&bar, line) {
+                    closed = Some(e);
+                    return Control::Stop;
+                }
             }
             _ => {}
         }
@@ -141,6 +144,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     )
     .with_context(|| format!("training {} on {data_name}", plugin.name))?;
     bar.finish_and_clear();
+    if let Some(e) = closed {
+        return Err(e.into());
+    }
     let wall_s = started.elapsed().as_secs_f64();
 
     if args.json {
@@ -155,7 +161,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             outcome: &outcome,
             wall_s,
         };
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     match &outcome {
@@ -164,11 +170,11 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             metrics,
             ms_per_step,
         } => {
-            println!(
+            outln!(
                 "finished {step} steps in {wall_s:.1} s ({ms_per_step:.2} ms per training step)"
-            );
-            println!("{}", describe_eval(metrics, total_modes));
-            println!("{}", format_metrics(metrics.iter()));
+            )?;
+            outln!("{}", describe_eval(metrics, total_modes))?;
+            outln!("{}", format_metrics(metrics.iter()))?;
         }
         Outcome::Diverged {
             step,
@@ -176,9 +182,9 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             value,
             ..
         } => {
-            println!("diverged at step {step}: {metric} = {value}");
+            outln!("diverged at step {step}: {metric} = {value}")?;
         }
-        Outcome::Stopped { step } => println!("stopped after step {step}"),
+        Outcome::Stopped { step } => outln!("stopped after step {step}")?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -216,10 +222,11 @@ fn format_metrics<'a>(metrics: impl Iterator<Item = &'a (String, f64)>) -> Strin
 }
 
 /// A line above the progress bar, or on stdout when there is no bar (not a terminal).
-fn say(bar: &ProgressBar, line: String) {
+fn say(bar: &ProgressBar, line: String) -> std::io::Result<()> {
     if bar.is_hidden() {
-        println!("{line}");
+        outln!("{line}")?;
     } else {
         bar.println(line);
     }
+    Ok(())
 }

@@ -1,11 +1,11 @@
-//! Blocked pairwise squared Euclidean distances: a tile of rows of one set against every row of
-//! the other, as ‖a‖² + ‖b‖² − 2 a·b with the products from a matrix multiply, streamed to a
-//! visitor so that the full N × M matrix (800 MB at 10,000²) never exists.
+//! Blocked pairwise products and squared Euclidean distances: a tile of rows of one set against
+//! every row of the other (distances as ‖a‖² + ‖b‖² − 2 a·b with the products from a matrix
+//! multiply), streamed to a visitor so that the full N × M matrix (800 MB at 10,000²) never exists.
 
 use std::ops::Range;
 
 use crate::features::FeatureMatrix;
-use crate::linalg::{gemm_abt, row_norms_sq};
+use crate::linalg::{centred_rows, gemm_abt, row_norms_sq};
 
 /// Rows of the first set per tile: a 128 × 10,000 tile is 10 MB per thread, large enough for the
 /// matrix multiply to run at full speed and small enough to stay cheap in memory.
@@ -23,11 +23,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn new(m: &FeatureMatrix, centre: &[f64]) -> Self {
-        let data: Vec<f64> = m
-            .as_slice()
-            .chunks_exact(m.dim())
-            .flat_map(|r| r.iter().zip(centre).map(|(x, c)| x - c))
-            .collect();
+        let data = centred_rows(m.as_slice(), centre, 1.0);
         let norms = row_norms_sq(&data, m.dim());
         Self {
             data,
@@ -44,11 +40,9 @@ impl Prepared {
 
 /// Streams the squared distances between every row of `a` and every row of `b`.
 ///
-/// `a`'s rows are split into `threads` contiguous ranges; each thread starts its own state with
-/// `init(range)` and passes it, tile by tile in row order, to `visit(state, first_row, tile)`,
-/// where `tile` is row-major (rows `first_row..` of `a`) × `b.rows()`. The states come back in
-/// row order. With `same_set`, `a` and `b` are the same rows and the diagonal is exactly 0 (as
-/// scikit-learn sets it), not the expansion's rounding residue.
+/// See [`scan_tiles`] for `threads`, `init` and `visit`; each tile is row-major (rows
+/// `first_row..` of `a`) × `b.rows()`. With `same_set`, `a` and `b` are the same rows and the
+/// diagonal is exactly 0 (as scikit-learn sets it), not the expansion's rounding residue.
 pub(crate) fn scan_sq_distances<S, I, V>(
     a: &Prepared,
     b: &Prepared,
@@ -62,25 +56,54 @@ where
     I: Fn(Range<usize>) -> S + Sync,
     V: Fn(&mut S, usize, &[f64]) + Sync,
 {
-    let threads = threads.clamp(1, a.rows.div_ceil(ROW_BLOCK).max(1));
-    let per_thread = a.rows.div_ceil(threads);
+    let fill = |rows: Range<usize>, tile: &mut [f64]| {
+        sq_distance_tile(a, rows.clone(), b, tile);
+        if same_set {
+            for i in rows.clone() {
+                tile[(i - rows.start) * b.rows + i] = 0.0;
+            }
+        }
+    };
+    scan_tiles(a.rows, b.rows, threads, fill, init, visit)
+}
+
+/// Streams an `rows` × `cols` matrix in tiles of [`ROW_BLOCK`] rows, filled by `fill(rows, tile)`.
+///
+/// Tiles start at multiples of [`ROW_BLOCK`] whatever the thread count, so every tile, and with
+/// it every value, is the same on any number of threads. The tiles are dealt in contiguous runs
+/// to `threads` threads; each starts its own state with `init(rows it scans)` and passes it, tile
+/// by tile in row order, to `visit(state, first_row, tile)`. The states come back in row order.
+pub(crate) fn scan_tiles<S, F, I, V>(
+    rows: usize,
+    cols: usize,
+    threads: usize,
+    fill: F,
+    init: I,
+    visit: V,
+) -> Vec<S>
+where
+    S: Send,
+    F: Fn(Range<usize>, &mut [f64]) + Sync,
+    I: Fn(Range<usize>) -> S + Sync,
+    V: Fn(&mut S, usize, &[f64]) + Sync,
+{
+    let tiles = rows.div_ceil(ROW_BLOCK);
+    let threads = threads.clamp(1, tiles.max(1));
+    let per_thread = tiles.div_ceil(threads);
     let ranges: Vec<Range<usize>> = (0..threads)
-        .map(|t| (t * per_thread).min(a.rows)..((t + 1) * per_thread).min(a.rows))
+        .map(|t| {
+            let row = |tile: usize| (tile * ROW_BLOCK).min(rows);
+            row(t * per_thread)..row((t + 1) * per_thread)
+        })
         .collect();
     let work = |range: Range<usize>| {
         let mut state = init(range.clone());
-        let mut tile = vec![0.0; ROW_BLOCK.min(range.len()) * b.rows];
+        let mut tile = vec![0.0; ROW_BLOCK.min(range.len()) * cols];
         let mut start = range.start;
         while start < range.end {
             let end = (start + ROW_BLOCK).min(range.end);
-            let rows = end - start;
-            let tile = &mut tile[..rows * b.rows];
-            sq_distance_tile(a, start..end, b, tile);
-            if same_set {
-                for i in start..end {
-                    tile[(i - start) * b.rows + i] = 0.0;
-                }
-            }
+            let tile = &mut tile[..(end - start) * cols];
+            fill(start..end, tile);
             visit(&mut state, start, tile);
             start = end;
         }
@@ -92,11 +115,11 @@ where
     std::thread::scope(|scope| {
         let handles: Vec<_> = ranges
             .into_iter()
-            .map(|range| scope.spawn(move || work(range)))
+            .map(|range| scope.spawn(|| work(range)))
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("distance worker panicked"))
+            .map(|h| h.join().expect("tile worker panicked"))
             .collect()
     })
 }

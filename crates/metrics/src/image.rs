@@ -6,9 +6,9 @@ use crate::features::{
     check_same_dim, default_threads, extract_features, FeatureError, FeatureExtractor,
     FeatureMatrix, SampleSet,
 };
-use crate::fid::{frechet_distance, FeatureStats};
+use crate::fid::{fid, frechet_distance, FeatureStats};
 use crate::kid::{kid, KidConfig};
-use crate::prdc::{PrdcConfig, RealManifold};
+use crate::prdc::{prdc, PrdcConfig, RealManifold};
 
 /// The settings of FID, KID, precision/recall and density/coverage; defaults follow the papers and
 /// torch-fidelity (100 KID subsets of 1000, k = 3 and k = 5), on every core.
@@ -42,6 +42,33 @@ impl ImageMetrics {
     ) -> Result<ImageScores, FeatureError> {
         check_same_dim(real, fake)?;
         self.reference(real.clone())?.evaluate(fake)
+    }
+
+    /// The chosen metric families between real and fake features, each computed on its own (so a
+    /// family that is not chosen neither costs time nor imposes its minimum sample count).
+    pub fn evaluate_selected(
+        &self,
+        real: &FeatureMatrix,
+        fake: &FeatureMatrix,
+        families: MetricFamilies,
+    ) -> Result<SelectedScores, FeatureError> {
+        check_same_dim(real, fake)?;
+        let mut scores = SelectedScores::default();
+        if families.fid {
+            scores.fid = Some(fid(real, fake)?);
+        }
+        if families.kid {
+            let k = kid(real, fake, &self.kid)?;
+            (scores.kid_mean, scores.kid_std) = (Some(k.mean), Some(k.std));
+        }
+        if families.prdc {
+            let (pr, dc) = prdc(real, fake, &self.prdc)?;
+            scores.precision = Some(pr.precision);
+            scores.recall = Some(pr.recall);
+            scores.density = Some(dc.density);
+            scores.coverage = Some(dc.coverage);
+        }
+        Ok(scores)
     }
 
     /// What the metrics need of the real set, computed once (its mean and covariance, its
@@ -149,6 +176,73 @@ impl ImageScores {
             .iter()
             .zip(values)
             .map(|(n, v)| (n.to_string(), v))
+            .collect()
+    }
+}
+
+/// Which metric families [`ImageMetrics::evaluate_selected`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricFamilies {
+    /// FID.
+    pub fid: bool,
+    /// KID (mean and standard deviation).
+    pub kid: bool,
+    /// Precision, recall, density and coverage.
+    pub prdc: bool,
+}
+
+impl MetricFamilies {
+    /// Every family.
+    pub const ALL: Self = Self {
+        fid: true,
+        kid: true,
+        prdc: true,
+    };
+}
+
+/// The metrics of [`ImageMetrics::evaluate_selected`]: `None` for those not chosen (and left out
+/// of their JSON form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelectedScores {
+    /// See [`ImageScores::fid`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid: Option<f64>,
+    /// See [`ImageScores::kid_mean`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid_mean: Option<f64>,
+    /// See [`ImageScores::kid_std`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid_std: Option<f64>,
+    /// See [`ImageScores::precision`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    /// See [`ImageScores::recall`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    /// See [`ImageScores::density`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub density: Option<f64>,
+    /// See [`ImageScores::coverage`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+}
+
+impl SelectedScores {
+    /// The computed metrics as (name, value) pairs, in the order of [`ImageScores::NAMES`].
+    pub fn named(&self) -> Vec<(String, f64)> {
+        let values = [
+            self.fid,
+            self.kid_mean,
+            self.kid_std,
+            self.precision,
+            self.recall,
+            self.density,
+            self.coverage,
+        ];
+        ImageScores::NAMES
+            .iter()
+            .zip(values)
+            .filter_map(|(n, v)| Some((n.to_string(), v?)))
             .collect()
     }
 }

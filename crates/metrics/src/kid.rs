@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::distance::scan_tiles;
 use crate::features::{
     check_rows, check_same_dim, default_threads, FeatureError, FeatureMatrix, SampleSet,
 };
@@ -119,7 +120,10 @@ pub fn draw_subsets(
         .collect())
 }
 
-/// The unbiased MMD² of each subset pair (in order), split over `threads` threads.
+/// The unbiased MMD² of each subset pair (in order), split over `threads` threads: per subset,
+/// or out of every product of the two sets computed once when that is less work (subsets that
+/// overlap, as 100 subsets drawn from a few hundred samples do). The values do not depend on the
+/// thread count.
 pub fn mmd2_on_subsets(
     real: &FeatureMatrix,
     fake: &FeatureMatrix,
@@ -146,6 +150,18 @@ pub fn mmd2_on_subsets(
                 });
             }
         }
+    }
+    // Each subset pair needs its own s × s products; when the subsets overlap heavily (100
+    // subsets of 1000 drawn from 2000 samples), computing every product of the two sets once and
+    // summing subsets out of it is cheaper, and at d = 2048 the products are nearly all the work.
+    let all_products =
+        real.rows() * real.rows() + fake.rows() * fake.rows() + real.rows() * fake.rows();
+    let subset_products: usize = pairs
+        .iter()
+        .map(|(r, f)| r.len() * r.len() + f.len() * f.len() + r.len() * f.len())
+        .sum();
+    if all_products <= subset_products {
+        return Ok(mmd2_from_all_products(real, fake, pairs, threads));
     }
     let dim = real.dim();
     let one = |(r, f): &SubsetPair| {
@@ -174,6 +190,89 @@ pub fn mmd2_on_subsets(
     }))
 }
 
+/// [`mmd2_on_subsets`] from the products of all pairs of samples, streamed in tiles: for each
+/// subset, each of its rows' kernel sums is taken from the tile that holds the row. The sums are
+/// added in the order the per-subset computation uses (rows, then columns, in drawn order).
+fn mmd2_from_all_products(
+    real: &FeatureMatrix,
+    fake: &FeatureMatrix,
+    pairs: &[SubsetPair],
+    threads: usize,
+) -> Vec<f64> {
+    let blocks = |pick: fn(&SubsetPair) -> (&[usize], &[usize])| -> Vec<(&[usize], &[usize])> {
+        pairs.iter().map(pick).collect()
+    };
+    let xx = subset_kernel_sums(real, real, &blocks(|(r, _)| (r, r)), true, threads);
+    let yy = subset_kernel_sums(fake, fake, &blocks(|(_, f)| (f, f)), true, threads);
+    let xy = subset_kernel_sums(real, fake, &blocks(|(r, f)| (r, f)), false, threads);
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(s, (r, f))| combine_mmd2(xx[s], yy[s], xy[s], r.len(), f.len()))
+        .collect()
+}
+
+/// For each (rows of `a`, rows of `b`) block: Σ k(aᵢ, bⱼ) over its pairs, or over i ≠ j when
+/// `skip_diagonal` (`a` and `b` the same set and each block's two lists the same).
+fn subset_kernel_sums(
+    a: &FeatureMatrix,
+    b: &FeatureMatrix,
+    blocks: &[(&[usize], &[usize])],
+    skip_diagonal: bool,
+    threads: usize,
+) -> Vec<f64> {
+    // Where each row of `a` appears: (block, slot of its row sum).
+    let mut offsets = Vec::with_capacity(blocks.len());
+    let mut by_row: Vec<Vec<(usize, usize)>> = vec![Vec::new(); a.rows()];
+    let mut slots = 0;
+    for (block, (rows, _)) in blocks.iter().enumerate() {
+        offsets.push(slots);
+        for &i in rows.iter() {
+            by_row[i].push((block, slots));
+            slots += 1;
+        }
+    }
+    let (dim, cols) = (a.dim(), b.rows());
+    let scale = 1.0 / dim as f64;
+    let states = scan_tiles(
+        a.rows(),
+        cols,
+        threads,
+        |rows, tile| {
+            let a_rows = &a.as_slice()[rows.start * dim..rows.end * dim];
+            gemm_abt(a_rows, rows.len(), b.as_slice(), cols, dim, tile);
+        },
+        |_| Vec::<(usize, f64)>::new(),
+        |sums, first_row, tile| {
+            for (offset, products) in tile.chunks_exact(cols).enumerate() {
+                let i = first_row + offset;
+                for &(block, slot) in &by_row[i] {
+                    let total: f64 = blocks[block]
+                        .1
+                        .iter()
+                        .map(|&j| poly_kernel(products[j], scale))
+                        .sum();
+                    let sum = if skip_diagonal {
+                        total - poly_kernel(products[i], scale)
+                    } else {
+                        total
+                    };
+                    sums.push((slot, sum));
+                }
+            }
+        },
+    );
+    let mut row_sums = vec![0.0; slots];
+    for (slot, sum) in states.into_iter().flatten() {
+        row_sums[slot] = sum;
+    }
+    blocks
+        .iter()
+        .zip(&offsets)
+        .map(|((rows, _), &start)| row_sums[start..start + rows.len()].iter().sum())
+        .collect()
+}
+
 /// Unbiased MMD² of two feature sets with the polynomial kernel (x·y/d + 1)³:
 /// mean of k(x, x') over pairs of distinct x rows + the same for y − 2 · mean of k(x, y).
 /// For equal sizes this is torch-fidelity's `mmd2(..., mmd_est='unbiased')`.
@@ -194,8 +293,20 @@ fn unbiased_mmd2(x: &[f64], m: usize, y: &[f64], n: usize, dim: usize) -> f64 {
     let xx = kernel_sum(x, m, x, m, dim, true);
     let yy = kernel_sum(y, n, y, n, dim, true);
     let xy = kernel_sum(x, m, y, n, dim, false);
+    combine_mmd2(xx, yy, xy, m, n)
+}
+
+/// The unbiased MMD² from its three kernel sums (diagonals excluded from `xx` and `yy`) over `m`
+/// real and `n` fake samples.
+fn combine_mmd2(xx: f64, yy: f64, xy: f64, m: usize, n: usize) -> f64 {
     let (m, n) = (m as f64, n as f64);
     (xx / (m * (m - 1.0)) + yy / (n * (n - 1.0))) - 2.0 * xy / (m * n)
+}
+
+/// The polynomial kernel (x·y/d + 1)³ of the product `g` = x·y, with `scale` = 1/d.
+fn poly_kernel(g: f64, scale: f64) -> f64 {
+    let k = g * scale + 1.0;
+    k * k * k
 }
 
 /// Σ k(aᵢ, bⱼ) over all pairs, or over i ≠ j when `skip_diagonal` (a and b the same rows).
@@ -214,19 +325,68 @@ fn kernel_sum(
     gram.chunks_exact(b_rows)
         .enumerate()
         .map(|(i, row)| {
-            let total: f64 = row
-                .iter()
-                .map(|&g| {
-                    let k = g * scale + 1.0;
-                    k * k * k
-                })
-                .sum();
+            let total: f64 = row.iter().map(|&g| poly_kernel(g, scale)).sum();
             if skip_diagonal {
-                let k = row[i] * scale + 1.0;
-                total - k * k * k
+                total - poly_kernel(row[i], scale)
             } else {
                 total
             }
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    use super::*;
+
+    fn features(set: SampleSet, rows: usize, dim: usize, shift: f64, seed: u64) -> FeatureMatrix {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x: Vec<f64> = (0..rows * dim)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .map(|z: f64| z + shift)
+            .collect();
+        FeatureMatrix::from_rows(set, &x, dim).unwrap()
+    }
+
+    /// Summing subsets out of all products (several tiles, split over threads) gives the
+    /// per-subset computation's values, and the same bits on any number of threads.
+    #[test]
+    fn all_products_and_per_subset_products_agree() {
+        let real = features(SampleSet::Real, 300, 8, 0.0, 1);
+        let fake = features(SampleSet::Fake, 260, 8, 0.2, 2);
+        let config = KidConfig {
+            subsets: 4,
+            subset_size: 100,
+            seed: 3,
+            threads: 1,
+        };
+        let pairs = draw_subsets(300, 260, &config).unwrap();
+        let per_subset: Vec<f64> = pairs
+            .iter()
+            .map(|(r, f)| {
+                unbiased_mmd2(
+                    &real.select_rows(r),
+                    r.len(),
+                    &fake.select_rows(f),
+                    f.len(),
+                    8,
+                )
+            })
+            .collect();
+        let one_thread = mmd2_from_all_products(&real, &fake, &pairs, 1);
+        for (a, b) in one_thread.iter().zip(&per_subset) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert!(per_subset.iter().all(|&v| v > 0.0), "{per_subset:?}");
+        for threads in [2, 3] {
+            assert_eq!(
+                mmd2_from_all_products(&real, &fake, &pairs, threads),
+                one_thread
+            );
+        }
+    }
 }

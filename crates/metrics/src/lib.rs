@@ -4,7 +4,7 @@
 //! * Images, in a feature space ([`FeatureMatrix`], produced by a [`FeatureExtractor`]): FID
 //!   ([`fid`]), KID ([`kid`]), precision/recall and density/coverage ([`prdc`]), or all at once
 //!   ([`ImageMetrics`]). Definitions are those of design.md, checked against the reference
-//!   implementations (pytorch-fid, torch-fidelity, prdc) in `tests/reference.rs`. Computation is
+//!   implementations (pytorch-fid, torch-fidelity, prdc) in `tests/it/reference.rs`. Computation is
 //!   in f64; pairwise distances are computed in tiles, so 10,000 × 10,000 samples need ~20 MB.
 
 mod distance;
@@ -20,7 +20,7 @@ pub use features::{
     extract_features, ExtractorError, FeatureError, FeatureExtractor, FeatureMatrix, SampleSet,
 };
 pub use fid::{fid, frechet_distance, FeatureStats};
-pub use image::{ImageMetrics, ImageScores, RealReference};
+pub use image::{ImageMetrics, ImageScores, MetricFamilies, RealReference, SelectedScores};
 pub use kid::{draw_subsets, kid, mmd2_on_subsets, polynomial_mmd2, Kid, KidConfig, SubsetPair};
 pub use prdc::{
     density_coverage, knn_radii, prdc, precision_recall, DensityCoverage, PrdcConfig,

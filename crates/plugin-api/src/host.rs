@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::abi::*;
 use crate::params::{ParamError, ParamSpec, ParamValue, Params};
 use crate::plugin::{Batch, Description, Metrics, Samples, TrialConfig};
+use crate::probe::Prober;
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,6 +36,8 @@ impl fmt::Display for Origin {
 /// Why a library could not be used as a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The loader refused the file; `reason` is its own (no such file, not an ELF file, wrong
+    /// architecture, a missing dependency).
     #[error("{path}: cannot be loaded as a library: {reason}")]
     NotALibrary { path: PathBuf, reason: String },
     #[error(
@@ -62,6 +65,13 @@ pub enum LoadError {
     },
     #[error("{path}: {message}")]
     BadDeclaration { path: PathBuf, message: String },
+    /// Probing it in a child process showed that loading it crashes or hangs (see [`crate::probe`]).
+    #[error(
+        "{path}: skipped: probed in a child process, it {reason}, so loading it would take \
+         ganbench down with it; fix the plugin or move it out of the plugin directory (this \
+         verdict is kept until the file changes)"
+    )]
+    Unsafe { path: PathBuf, reason: String },
 }
 
 /// An error from a call into a plugin.
@@ -122,7 +132,11 @@ impl PluginHandle {
                 expected: ABI_VERSION,
             });
         }
-        // SAFETY: with a matching ABI version the declaration's strings are 'static data.
+        // SAFETY: the ABI version matches, so `decl` has this crate's layout and was made by
+        // `PluginDeclaration::of`, whose `build_id` is a `StrRef` to a `&'static str` (of a library
+        // that is never unloaded): valid, initialized bytes for as long as we read them. (The
+        // fields are public for the C layout; a declaration built by hand with other pointers
+        // would break this, which is why `of` is the documented way to make one.)
         let build_id = unsafe { decl.build_id.to_string_lossy() };
         if build_id != expected_build_id {
             return Err(LoadError::BuildMismatch {
@@ -131,6 +145,8 @@ impl PluginHandle {
                 expected: expected_build_id.into(),
             });
         }
+        // SAFETY: as for `build_id`: `name` and `version` are `StrRef`s to `P::NAME` and
+        // `P::VERSION`, `&'static str` constants of a library that stays loaded.
         let (name, version) =
             unsafe { (decl.name.to_string_lossy(), decl.version.to_string_lossy()) };
         let mut handle = Self {
@@ -142,6 +158,9 @@ impl PluginHandle {
             params: Vec::new(),
         };
         let json = handle
+            // SAFETY: `out` and `err` are `string_sink`s over `call_text`'s own Strings, which
+            // outlive this call and are touched only by the sinks' callback during it (vtable
+            // contract: sinks are for the call).
             .call_text("params", |out, err| unsafe {
                 (decl.vtable.params)(out, err)
             })
@@ -175,6 +194,8 @@ impl PluginHandle {
         let json = serde_json::to_string(config).expect("a TrialConfig always serializes");
         let mut handle: Handle = std::ptr::null_mut();
         let mut err = String::new();
+        // SAFETY: the vtable contract holds: the config `StrRef` borrows `json` and the sink
+        // borrows `err`, both alive until after the call; `&mut handle` is a writable `Handle`.
         let status = unsafe {
             (self.decl.vtable.create)(StrRef::new(&json), &mut handle, string_sink(&mut err))
         };
@@ -236,6 +257,8 @@ impl TrainerHandle {
     }
 
     pub fn rows_per_step(&self) -> usize {
+        // SAFETY: `self.handle` came from this plugin's `create` and is destroyed only in `drop`;
+        // `TrainerHandle` is not `Sync`, so no other call on it can run during this one.
         unsafe { (self.plugin.decl.vtable.rows_per_step)(self.handle) }
     }
 
@@ -260,6 +283,9 @@ impl TrainerHandle {
             ctx: &mut metrics as *mut Metrics as *mut c_void,
             push: push_metric,
         };
+        // SAFETY: `f` is this plugin's `train_step` or `evaluate`; the handle is live and `&mut
+        // self` makes this call exclusive; `t` borrows `batch` (length checked against its shape)
+        // and the sinks borrow `metrics` and `err`, all alive until after the call.
         let status = unsafe { f(self.handle, t, sink, string_sink(&mut err)) };
         self.plugin.check(call, status, err)?;
         Ok(metrics)
@@ -293,6 +319,8 @@ impl TrainerHandle {
             ctx: &mut samples as *mut Option<Samples> as *mut c_void,
             write: write_tensor,
         };
+        // SAFETY: the handle is live and `&mut self` makes this call exclusive; the sinks borrow
+        // `samples` and `err`, which outlive the call (vtable contract).
         let status = unsafe {
             (self.plugin.decl.vtable.sample)(self.handle, n, seed, sink, string_sink(&mut err))
         };
@@ -301,6 +329,24 @@ impl TrainerHandle {
             plugin: self.plugin.name.clone(),
             message: "sample returned no tensor".into(),
         })
+    }
+
+    /// Samples from the model's averaged generator, if it keeps one (see
+    /// [`Trainer::sample_averaged`]).
+    ///
+    /// [`Trainer::sample_averaged`]: crate::Trainer::sample_averaged
+    pub fn sample_averaged(&mut self, n: usize, seed: u64) -> Result<Option<Samples>, CallError> {
+        let mut samples: Option<Samples> = None;
+        let mut err = String::new();
+        let sink = TensorSink {
+            ctx: &mut samples as *mut Option<Samples> as *mut c_void,
+            write: write_tensor,
+        };
+        let f = self.plugin.decl.vtable.sample_averaged;
+        // SAFETY: as in `sample`: live, exclusive handle; sinks over locals that outlive the call.
+        let status = unsafe { f(self.handle, n, seed, sink, string_sink(&mut err)) };
+        self.plugin.check("sample_averaged", status, err)?;
+        Ok(samples)
     }
 
     /// The model's reconstructions of `batch`, if it makes any (see [`Trainer::reconstruct`]).
@@ -314,6 +360,8 @@ impl TrainerHandle {
             ctx: &mut samples as *mut Option<Samples> as *mut c_void,
             write: write_tensor,
         };
+        // SAFETY: live, exclusive handle (`&mut self`); `t` borrows `batch` (length checked
+        // against its shape) and the sinks borrow `samples` and `err`, all alive past the call.
         let status = unsafe {
             (self.plugin.decl.vtable.reconstruct)(self.handle, t, sink, string_sink(&mut err))
         };
@@ -340,6 +388,8 @@ impl TrainerHandle {
             message: format!("path {} is not UTF-8", dir.display()),
         })?;
         let mut err = String::new();
+        // SAFETY: `f` is this plugin's `save` or `load`; live, exclusive handle (`&mut self`);
+        // the `StrRef` borrows `dir` and the sink `err`, both alive past the call.
         let status = unsafe { f(self.handle, StrRef::new(dir), string_sink(&mut err)) };
         self.plugin.check(call, status, err)
     }
@@ -349,6 +399,8 @@ impl TrainerHandle {
         let f = self.plugin.decl.vtable.describe;
         let json = self
             .plugin
+            // SAFETY: `h` is live and `&mut self` makes this call exclusive; `out` and `err` are
+            // sinks over `call_text`'s Strings, which outlive the call.
             .call_text("describe", |out, err| unsafe { f(h, out, err) })?;
         serde_json::from_str(&json).map_err(|e| CallError::Protocol {
             plugin: self.plugin.name.clone(),
@@ -359,6 +411,8 @@ impl TrainerHandle {
 
 impl Drop for TrainerHandle {
     fn drop(&mut self) {
+        // SAFETY: `self.handle` came from `create` (non-null, checked there) and this is the only
+        // place that destroys it; after `drop` nothing can call through it again.
         unsafe { (self.plugin.decl.vtable.destroy)(self.handle) }
     }
 }
@@ -370,28 +424,53 @@ fn string_sink(s: &mut String) -> ByteSink {
     }
 }
 
+/// A [`ByteSink`] callback: appends the bytes (lossily decoded) to the `String` at `ctx`.
+///
+/// # Safety
+/// `ctx` is the `&mut String` a [`string_sink`] was made from, still alive and borrowed by
+/// nothing else; `ptr..ptr + len` are initialized bytes, valid for this call.
 unsafe extern "C-unwind" fn append_string(ctx: *mut c_void, ptr: *const u8, len: usize) {
-    let s = &mut *(ctx as *mut String);
-    let bytes = StrRef { ptr, len }.as_bytes();
+    // SAFETY: by the contract above `ctx` is a live, exclusive, aligned `*mut String` (the sink
+    // is used only during the vtable call that received it, while its String is borrowed by it).
+    let s = unsafe { &mut *(ctx as *mut String) };
+    // SAFETY: the plugin passes `len` bytes of a live `&str` for the duration of this callback,
+    // and `bytes` is dropped before it returns.
+    let bytes = unsafe { StrRef { ptr, len }.as_bytes() };
     s.push_str(&String::from_utf8_lossy(bytes));
 }
 
+/// A [`MetricSink`] callback: appends `(name, value)` to the `Metrics` at `ctx`.
+///
+/// # Safety
+/// `ctx` is the `&mut Metrics` that `metrics_call` made the sink from, alive and borrowed by
+/// nothing else; `name` is valid for this call.
 unsafe extern "C-unwind" fn push_metric(ctx: *mut c_void, name: StrRef, value: f64) {
-    let metrics = &mut *(ctx as *mut Metrics);
-    metrics.push((name.to_string_lossy(), value));
+    // SAFETY: by the contract above `ctx` is a live, exclusive, aligned `*mut Metrics`.
+    let metrics = unsafe { &mut *(ctx as *mut Metrics) };
+    // SAFETY: the plugin's `StrRef` borrows a live metric name for this callback; it is copied.
+    metrics.push((unsafe { name.to_string_lossy() }, value));
 }
 
+/// A [`TensorSink`] callback: copies the tensor into the `Option<Samples>` at `ctx`.
+///
+/// # Safety
+/// `ctx` is the `&mut Option<Samples>` the sink was made from, alive and borrowed by nothing
+/// else; `t` points at `len` initialized f32 values and `ndim` usizes, valid for this call.
 unsafe extern "C-unwind" fn write_tensor(ctx: *mut c_void, t: TensorRef) {
-    let out = &mut *(ctx as *mut Option<Samples>);
+    // SAFETY: by the contract above `ctx` is a live, exclusive, aligned `*mut Option<Samples>`.
+    let out = unsafe { &mut *(ctx as *mut Option<Samples>) };
     let data = if t.len == 0 {
         Vec::new()
     } else {
-        std::slice::from_raw_parts(t.data, t.len).to_vec()
+        // SAFETY: `len > 0`; the plugin's `write_samples` points `data` at a live `&[f32]` of
+        // `len` values (aligned, initialized) for this callback, and we copy it before returning.
+        unsafe { std::slice::from_raw_parts(t.data, t.len) }.to_vec()
     };
     let shape = if t.ndim == 0 {
         Vec::new()
     } else {
-        std::slice::from_raw_parts(t.shape, t.ndim).to_vec()
+        // SAFETY: as for `data`: `ndim` values of a live `&[usize]`, copied before returning.
+        unsafe { std::slice::from_raw_parts(t.shape, t.ndim) }.to_vec()
     };
     *out = Some(Samples { data, shape });
 }
@@ -418,8 +497,13 @@ pub fn load_library(path: &Path, expected_build_id: &str) -> Result<PluginHandle
     // code the user chose to run.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
         path: path.into(),
-        reason: e.to_string(),
+        reason: loader_reason(&e),
     })?;
+    // SAFETY: the symbol is read as a pointer to a `PluginDeclaration`, which is what
+    // `export_plugin!` exports under this name (a `static`, so the symbol's address is the
+    // declaration's); a foreign symbol of that name is caught by the ABI check below before any
+    // other field is read. Copying the pointer out of `Symbol` is sound because `lib` is never
+    // unloaded (`forget` below).
     let decl: *const PluginDeclaration = unsafe {
         match lib.get::<*const PluginDeclaration>(symbol.as_bytes()) {
             Ok(sym) => *sym,
@@ -434,6 +518,9 @@ pub fn load_library(path: &Path, expected_build_id: &str) -> Result<PluginHandle
     // Never unloaded: the declaration must stay valid for 'static.
     std::mem::forget(lib);
     // Read the frozen first field before trusting the rest of the layout.
+    // SAFETY: `decl` is the address of an exported, loaded (never unloaded) static; every
+    // `PluginDeclaration` of any ABI version starts with a `u32` `abi_version` (`#[repr(C)]`, frozen
+    // first field), so its first four bytes are an initialized, aligned u32.
     let abi_version = unsafe { std::ptr::read(decl as *const u32) };
     if abi_version != ABI_VERSION {
         return Err(LoadError::AbiMismatch {
@@ -443,10 +530,21 @@ pub fn load_library(path: &Path, expected_build_id: &str) -> Result<PluginHandle
         });
     }
     PluginHandle::new(
+        // SAFETY: the ABI version matches, so the static at `decl` is a `PluginDeclaration` of
+        // this layout, immutable (`Sync`) and valid for 'static because the library stays loaded.
         unsafe { &*decl },
         Origin::Dynamic(path.into()),
         expected_build_id,
     )
+}
+
+/// What the loader said: libloading's own message is only "dlopen failed", with `dlerror()`'s
+/// text (no such file, invalid ELF header, wrong ELF class…) as its source.
+fn loader_reason(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => source.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// True for file names with the platform's dynamic library extension.
@@ -467,10 +565,14 @@ pub enum RegistryError {
 ///
 /// A dynamic plugin with the name of an earlier one *shadows* it (so a user's rebuilt `gan`
 /// replaces the built-in); both stay listed, and a library path always selects exactly that file.
+///
+/// With a [`Prober`], every library is first loaded in a child process, and one that crashes or
+/// hangs there is refused ([`LoadError::Unsafe`]) without being loaded into this process.
 pub struct Registry {
     expected_build_id: String,
     entries: Vec<PluginHandle>,
     skipped: Vec<LoadError>,
+    prober: Option<Prober>,
 }
 
 impl Registry {
@@ -479,7 +581,13 @@ impl Registry {
             expected_build_id: expected_build_id.into(),
             entries: Vec::new(),
             skipped: Vec::new(),
+            prober: None,
         }
+    }
+
+    /// Probes every library loaded from now on with `prober` first.
+    pub fn set_prober(&mut self, prober: Prober) {
+        self.prober = Some(prober);
     }
 
     pub fn expected_build_id(&self) -> &str {
@@ -493,8 +601,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Loads one library file.
+    /// Loads one library file (after probing it, with a prober).
     pub fn add_library(&mut self, path: &Path) -> Result<&PluginHandle, LoadError> {
+        if let Some(prober) = &self.prober {
+            prober.check(path).map_err(|reason| LoadError::Unsafe {
+                path: path.into(),
+                reason,
+            })?;
+        }
         let handle = load_library(path, &self.expected_build_id)?;
         self.entries.push(handle);
         Ok(self.entries.last().expect("just pushed"))

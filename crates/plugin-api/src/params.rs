@@ -58,6 +58,15 @@ pub struct ParamSpec {
     pub kind: ParamKind,
     pub default: ParamValue,
     pub help: String,
+    /// The heading `ganbench plugins` lists the parameter under (e.g. `optimization`,
+    /// `regularization`; see [`ParamSpec::in_group`]); empty: listed first, without a heading.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The default leaves the trainer exactly as it was before the parameter existed (a fix that
+    /// is off), so trial keys leave the parameter out while it has its default value: sweeps
+    /// recorded before it was added keep their keys (see [`ParamSpec::keyless_default`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyless_default: bool,
 }
 
 impl ParamSpec {
@@ -99,7 +108,27 @@ impl ParamSpec {
             kind,
             default,
             help: help.into(),
+            group: String::new(),
+            keyless_default: false,
         }
+    }
+
+    /// Lists the parameter under the heading `group` in `ganbench plugins`.
+    pub fn in_group(mut self, group: &str) -> Self {
+        self.group = group.into();
+        self
+    }
+
+    /// Marks the default as "as if the parameter did not exist": trial keys omit the parameter
+    /// while it has its default value, so adding it to a plugin keeps every recorded trial's key.
+    pub fn keyless_default(mut self) -> Self {
+        self.keyless_default = true;
+        self
+    }
+
+    /// Whether a trial key includes this parameter with the (resolved) `value`.
+    pub fn in_trial_key(&self, value: &ParamValue) -> bool {
+        !(self.keyless_default && *value == self.default)
     }
 
     /// Checks (and normalizes: an integer given for a float parameter becomes a float) a value.
@@ -373,5 +402,25 @@ mod tests {
         let p = Params::resolve("gan", &specs(), &BTreeMap::new()).unwrap();
         let back: Params = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(p, back);
+    }
+
+    #[test]
+    fn groups_and_keyless_defaults_cross_as_json_and_old_declarations_still_read() {
+        let spec = ParamSpec::float("r1_gamma", 0.0, 0.0, 1e4, "R1 weight")
+            .in_group("regularization")
+            .keyless_default();
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<ParamSpec>(&json).unwrap(), spec);
+        assert!(!spec.in_trial_key(&ParamValue::Float(0.0)));
+        assert!(spec.in_trial_key(&ParamValue::Float(10.0)));
+        // A plain parameter is always keyed, and its JSON has no new fields (older hosts read it).
+        let plain = ParamSpec::float("lr", 1e-3, 1e-6, 1.0, "learning rate");
+        assert!(plain.in_trial_key(&plain.default));
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !json.contains("group") && !json.contains("keyless"),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ParamSpec>(&json).unwrap(), plain);
     }
 }

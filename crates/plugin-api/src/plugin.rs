@@ -105,6 +105,13 @@ pub trait Trainer {
     fn reconstruct(&mut self, _batch: Batch<'_>) -> PluginResult<Option<Samples>> {
         Ok(None)
     }
+    /// Optional: `n` samples from the generator's averaged weights (an exponential moving
+    /// average, e.g. the SDK's `ema_decay`), with the latents [`Trainer::sample`] draws for the
+    /// same `seed`; `None` for models that keep no average. The host evaluates them like
+    /// [`Trainer::sample`]'s and logs the metrics with an `_ema` suffix.
+    fn sample_averaged(&mut self, _n: usize, _seed: u64) -> PluginResult<Option<Samples>> {
+        Ok(None)
+    }
     /// Writes everything needed to continue training bit-for-bit into `dir` (which exists).
     fn save(&self, dir: &Path) -> PluginResult<()>;
     /// Restores what [`Trainer::save`] wrote.

@@ -11,6 +11,8 @@ const TEST_BUILD_ID: &str = "test-build";
 struct Counter {
     total: f64,
     steps: u64,
+    /// Keeps an "average" (mode `averaged`): sample_averaged answers.
+    averaged: bool,
 }
 
 struct CounterPlugin;
@@ -25,7 +27,7 @@ impl Plugin for CounterPlugin {
             ParamSpec::choice(
                 "mode",
                 "ok",
-                &["ok", "fail", "panic"],
+                &["ok", "fail", "panic", "averaged"],
                 "how train_step behaves",
             ),
         ]
@@ -38,6 +40,7 @@ impl Plugin for CounterPlugin {
         Ok(Box::new(Counter {
             total: config.seed as f64,
             steps: 0,
+            averaged: config.params.str("mode")? == "averaged",
         }))
     }
 }
@@ -61,6 +64,15 @@ impl Trainer for Counter {
             data: (0..n * 2).map(|i| (i as u64 + seed) as f32).collect(),
             shape: vec![n, 2],
         })
+    }
+
+    fn sample_averaged(&mut self, n: usize, seed: u64) -> PluginResult<Option<Samples>> {
+        if !self.averaged {
+            return Ok(None);
+        }
+        let mut s = self.sample(n, seed)?;
+        s.data.iter_mut().for_each(|x| *x = -*x);
+        Ok(Some(s))
     }
 
     fn save(&self, dir: &Path) -> PluginResult<()> {
@@ -132,6 +144,14 @@ fn builtin_round_trips_through_the_abi() {
         shape: &[1, 2],
     };
     assert!(t.reconstruct(batch).unwrap().is_none());
+    // Likewise a model without an averaged generator.
+    assert!(t.sample_averaged(3, 5).unwrap().is_none());
+    let mut averaged = p.create(&config(&p, &["mode=averaged"], 0)).unwrap();
+    let a = averaged.sample_averaged(2, 1).unwrap().expect("an average");
+    assert_eq!(
+        (a.shape, a.data),
+        (vec![2, 2], vec![-1.0, -2.0, -3.0, -4.0])
+    );
 }
 
 #[test]

@@ -17,13 +17,19 @@ pub enum ReportError {
         /// What was asked for.
         what: String,
     },
-    /// The metric asked for as the main metric was not logged.
+    /// The metric asked for with --metric was not logged.
     #[error("no evaluation metric `{name}` in these runs; metrics there: {known}; pass one of them to --metric")]
     UnknownMetric {
         /// The name asked for.
         name: String,
         /// The evaluation metrics that exist.
         known: String,
+    },
+    /// The metric asked for ranks nothing: its better direction is unknown.
+    #[error("ganbench does not know whether larger `{name}` is better; write --metric {name}:higher or --metric {name}:lower")]
+    NoDirection {
+        /// The name asked for.
+        name: String,
     },
     /// Writing a file of the report failed.
     #[error("cannot write {}: {source}; check that the directory is writable or pass --out DIR", .path.display())]

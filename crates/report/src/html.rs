@@ -6,9 +6,12 @@ use base64::Engine as _;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::load::Loaded;
+use crate::metric::ColumnGroup;
 use crate::plot::{Figure, Section};
+use crate::select::Selection;
 use crate::stats::Direction;
-use crate::summary::{Summary, ALPHA, BOOTSTRAP_DRAWS, CI_LEVEL};
+use crate::summary::{Cell, Summary};
+use crate::verdict::{num, pct, pval, seeds_text, Comparison, Verdict, ALPHA};
 
 /// What the page says about where it came from.
 #[derive(Debug, Clone)]
@@ -84,6 +87,11 @@ body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "
 main { max-width: 1180px; margin: 0 auto; padding: 16px; }
 h1 { font-size: 1.6rem; margin: 0.2em 0; overflow-wrap: anywhere; }
 h2 { font-size: 1.25rem; margin-top: 2em; border-bottom: 1px solid var(--rule); padding-bottom: 4px; }
+h3 { font-size: 1.05rem; margin: 1.2em 0 0.2em; }
+ul.findings { padding-left: 1.2em; margin: 0.5em 0 1em; }
+ul.findings li { margin: 0.35em 0; overflow-wrap: anywhere; }
+ul.findings li:first-child { list-style: none; margin-left: -1.2em; color: var(--muted); }
+th small, td small { color: var(--muted); font-weight: 400; display: block; font-size: 0.85em; white-space: normal; }
 p.meta, p.note, figcaption, footer { color: var(--muted); }
 p, li, figcaption, summary { overflow-wrap: anywhere; }
 nav { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0; }
@@ -97,7 +105,8 @@ td.top { background: var(--top); font-weight: 600; }
 td small, td .sub { color: var(--muted); font-weight: 400; display: block; font-size: 0.85em; }
 td.bad, span.bad { color: var(--bad); }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
-.label { overflow-wrap: anywhere; }
+.label { overflow-wrap: break-word; }
+table th[scope=row] { min-width: 7em; }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); gap: 18px; }
 figure { margin: 0; }
 figure.wide { grid-column: 1 / -1; }
@@ -139,13 +148,13 @@ const FIGURE_SECTIONS: &[SectionInfo] = &[
         id: "distributions",
         title: "Distribution of final values",
         section: Section::Distributions,
-        intro: "Every finished run as a dot (seeds and hyper-parameter samples alike), over a box from the first to the third quartile with the median as a thick line; whiskers reach the furthest run within 1.5 box heights.",
+        intro: "Every finished run as a dot (seeds and hyper-parameter samples alike), over a box from the first to the third quartile with the median as a thick line; whiskers reach the furthest run within 1.5 box heights. Only the variants that log a metric have a slot in its figure; the count under each says how many of its runs diverged or failed and so have no dot.",
     },
     SectionInfo {
         id: "best-so-far",
         title: "Best result versus search budget",
         section: Section::BestSoFar,
-        intro: "As in Lucic et al. 2018 (\"Are GANs Created Equal?\"): for a budget of k trials, 1000 bootstrap draws of k runs with replacement, the best final value of each draw, and the median (line) with the 5–95% band. A diverged run counts as a trial with the worst possible result.",
+        intro: "As in Lucic et al. 2018 (\"Are GANs Created Equal?\"): for a budget of k configurations, 1000 bootstrap draws of k configurations with replacement, the best final value of each draw, and the median (line) with the 5–95% band. A configuration's value is the mean over its runs, a run that diverged or failed counting as the worst possible value.",
     },
     SectionInfo {
         id: "samples",
@@ -177,8 +186,15 @@ pub fn page(
         .filter(|&&s| count(s) > 0)
         .map(|&s| format!("{} {}", count(s), s))
         .collect();
-    let main_metric = summary.main_metric.as_deref();
-    let main_index = main_metric.and_then(|m| loaded.metrics.iter().position(|x| x.name == m));
+    let main_metric = summary.primary.as_ref().map(|p| p.metric.as_str());
+    let main_index = summary.primary.as_ref().map(|p| p.index);
+    let comparisons: &[Comparison] = summary
+        .verdict
+        .as_ref()
+        .map_or(&[], |v| v.comparisons.as_slice());
+    let mut groups: Vec<ColumnGroup> = summary.metrics.iter().map(|c| c.group).collect();
+    groups.sort();
+    groups.dedup();
 
     let markup = html! {
         (DOCTYPE)
@@ -201,66 +217,55 @@ pub fn page(
                         }
                     }
                     nav aria-label="sections" {
-                        a href="#summary" { "Summary" }
-                        @if !summary.comparisons.is_empty() { a href="#significance" { "Significance" } }
+                        @if summary.verdict.is_some() { a href="#verdict" { "Verdict" } }
+                        a href="#summary" { "Final metrics" }
+                        @if !summary.configurations.is_empty() { a href="#configurations" { "Configurations" } }
+                        @if comparisons.len() > 1 { a href="#significance" { "All pairs" } }
                         @if !problems.is_empty() { a href="#problems" { "Runs that did not finish" } }
                         @for s in &present { a href={ "#" (s.id) } { (s.title) } }
                         a href="#runs" { "All runs" }
                         a href="#reproduce" { "Reproduce" }
                     }
 
+                    @if let Some(v) = &summary.verdict { (verdict_section(v)) }
+
                     section #summary {
-                        h2 { "Summary" }
+                        h2 { "Final metrics" }
                         p.note {
                             "Per variant: " (summary.statistics) ". ↑ higher is better, ↓ lower is better; "
-                            "the best mean of each column is highlighted. “best” is the best single run."
+                            "the best mean of each column is highlighted. “best” is the best single run. "
+                            "For a variant with several configurations the row shows the configuration the verdict measures, on the runs it measures it on."
                         }
                         @for e in &loaded.extractors {
                             p.note { "Image metrics (FID, KID, precision/recall, density/coverage) in the feature space of the evaluation CNN " (e) "." }
                         }
+                        h3 { "Runs" }
                         div.scroll {
-                            table.summary {
+                            table.summary.outcomes {
                                 thead { tr {
                                     th scope="col" { "Variant" }
                                     th scope="col" { "Runs" }
                                     th scope="col" { "Diverged" }
                                     th scope="col" { "Failed" }
-                                    @for c in &summary.metrics {
-                                        th scope="col" title=(c.description) data-metric=(c.name) {
-                                            (c.name) " " (arrow(c.direction))
-                                        }
-                                    }
+                                    th scope="col" title="share of the runs that ended which diverged or failed, with its 95% Wilson interval" { "No result" }
                                     th scope="col" title="mean training time per step (a timing, not a result)" { "ms/step" }
                                 } }
                                 tbody {
                                     @for row in &summary.variants {
                                         tr data-variant=(row.label) {
-                                            th scope="row" {
-                                                span.swatch style={ "background:" (row.colour) } {}
-                                                span.label { (row.label) }
-                                                @if row.configs > 1 { small { (row.configs) " configurations" } }
-                                            }
+                                            th scope="row" { (variant_label(&row.label, &row.colour)) @if let Some(c) = &row.configuration { small.label { (c) } } }
                                             td.num data-count="runs" { (row.runs)
-                                                small { (row.finished) " finished" @if row.unfinished > 0 { ", " (row.unfinished) " unfinished" } }
+                                                small {
+                                                    (row.finished) " finished"
+                                                    @if row.unfinished > 0 { ", " (row.unfinished) " unfinished" }
+                                                    @if row.configs > 1 { br; "of " (row.variant_runs) " in " (row.configs) " configurations" }
+                                                }
                                             }
                                             td.num.bad[row.diverged > 0] data-count="diverged" { (row.diverged) }
                                             td.num.bad[row.failed > 0] data-count="failed" { (row.failed) }
-                                            @for cell in &row.cells {
-                                                td.num.top[cell.top] data-metric=(cell.metric) data-variant=(row.label) data-n=(cell.n) {
-                                                    @match cell.mean {
-                                                        Some(mean) => {
-                                                            span.mean { (number(mean)) }
-                                                            @if let Some(std) = cell.std { " ± " span.std { (number(std)) } }
-                                                            @if cell.top { span.visually-hidden { " (best mean)" } }
-                                                        }
-                                                        None => { "—" }
-                                                    }
-                                                    @if let Some(best) = cell.best {
-                                                        span.sub { "best " span.best { (number(best)) } " · n=" (cell.n) }
-                                                    } @else if cell.mean.is_some() {
-                                                        span.sub { "n=" (cell.n) }
-                                                    }
-                                                }
+                                            td.num.bad[row.failure_share.is_some_and(|x| x > 0.0)] {
+                                                @if let Some(share) = row.failure_share { (crate::verdict::pct(share)) }
+                                                @if let Some((lo, hi)) = row.failure_ci { small { (crate::verdict::pct(lo)) " to " (crate::verdict::pct(hi)) } }
                                             }
                                             td.num { @match row.ms_per_step { Some(ms) => { (number(ms)) }, None => { "—" } } }
                                         }
@@ -268,47 +273,78 @@ pub fn page(
                                 }
                             }
                         }
-                    }
-
-                    @if !summary.comparisons.is_empty() {
-                        section #significance {
-                            h2 { "Is the difference real?" }
-                            p.note {
-                                "Pairwise two-sided Mann–Whitney U tests of the final " code { (main_metric.unwrap_or("")) }
-                                " over finished runs (exact null distribution when there are no ties and at most 100 runs, "
-                                "otherwise the normal approximation with tie and continuity corrections), p-values adjusted "
-                                "with Holm's method over all pairs; a difference is called significant when the adjusted p < "
-                                (ALPHA) ". The interval is a " (CI_LEVEL * 100.0) "% percentile-bootstrap confidence interval of "
-                                "the difference of means (" (BOOTSTRAP_DRAWS) " resamples). With 3 runs per variant the smallest "
-                                "possible exact p is 0.1: more seeds are needed to call anything significant."
-                            }
+                        @for group in &groups {
+                            h3 { (group.title()) }
                             div.scroll {
-                                table.significance {
+                                table.summary.metrics data-group=(format!("{group:?}")) {
                                     thead { tr {
-                                        th { "A" } th { "B" } th { "n" } th { "mean A − B" } th { "95% CI" }
-                                        th { "U" } th { "p" } th { "p (Holm)" } th { "Verdict" }
+                                        th scope="col" { "Variant" }
+                                        @for (_, c) in summary.metrics.iter().enumerate().filter(|(_, c)| c.group == *group) {
+                                            th scope="col" title=(c.description) data-metric=(c.name) {
+                                                (c.name) " " (arrow(c.direction))
+                                            }
+                                        }
                                     } }
                                     tbody {
-                                        @for c in &summary.comparisons {
+                                        // Only the variants that log a metric of this table.
+                                        @for row in summary.variants.iter().filter(|row| summary.metrics.iter().zip(&row.cells).any(|(c, cell)| c.group == *group && cell.mean.is_some())) {
                                             tr {
-                                                td.label { (c.a) } td.label { (c.b) }
-                                                td.num { (c.n_a) " vs " (c.n_b) }
-                                                td.num { (number(c.difference)) }
-                                                td.num { @if let Some((lo, hi)) = c.ci { "[" (number(lo)) ", " (number(hi)) "]" } }
-                                                td.num { (number(c.u)) }
-                                                td.num { (number(c.p)) small { (c.method.describe()) } }
-                                                td.num { (number(c.p_holm)) }
-                                                td {
-                                                    @if c.significant {
-                                                        strong { "significant" }
-                                                        @if let Some(b) = &c.better { small { span.label { (b) } " is better" } }
-                                                    } @else { "not significant" }
+                                                th scope="row" { (variant_label(&row.label, &row.colour)) }
+                                                @for (i, _) in summary.metrics.iter().enumerate().filter(|(_, c)| c.group == *group) {
+                                                    @let cell = &row.cells[i];
+                                                    td.num.top[cell.top] data-metric=(cell.metric) data-variant=(row.label) data-n=(cell.n) {
+                                                        (metric_cell(cell))
+                                                    }
                                                 }
                                             }
                                         }
                                     }
                                 }
                             }
+                        }
+                    }
+
+                    @if !summary.configurations.is_empty() {
+                        section #configurations {
+                            h2 { "Configurations" }
+                            p.note {
+                                "Runs with the same parameters and different seeds are one configuration. Per configuration: the runs that ended, how many diverged or failed (with a 95% Wilson interval), and the final "
+                                code { (main_metric.unwrap_or("")) } " over its finished runs. Sorted best first by the mean rank of all their runs; "
+                                "the configuration marked ✔ is the variant's entry in the verdict, chosen on other runs than those it is measured on (see the verdict)."
+                            }
+                            div.scroll {
+                                table.configurations {
+                                    thead { tr {
+                                        th { "Configuration" } th { "Runs" } th { "No result" } th { (main_metric.unwrap_or("")) } th { "In the verdict" }
+                                    } }
+                                    tbody {
+                                        @for c in &summary.configurations {
+                                            tr data-configuration=(c.label) data-chosen=(c.chosen) {
+                                                th scope="row" { (variant_label(&c.label, &c.colour)) }
+                                                td.num { (c.runs) small { (seeds_text(&c.seeds)) } }
+                                                td.num.bad[c.failed > 0] {
+                                                    (c.failed) "/" (c.runs)
+                                                    @if let Some((lo, hi)) = c.failure_ci { small { (crate::verdict::pct(lo)) " to " (crate::verdict::pct(hi)) } }
+                                                }
+                                                td.num { (metric_cell(&c.primary)) }
+                                                td { @if c.chosen { "✔" } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+
+                    @if comparisons.len() > 1 {
+                        section #significance {
+                            h2 { "All pairs" }
+                            p.note {
+                                "Every pair of ranked variants, the higher-ranked first, tested as in the verdict: the final "
+                                code { (main_metric.unwrap_or("")) } ", a run without a result counting as the worst value. "
+                                "P(A beats B) is the probability of superiority; the difference of means is over runs with a result."
+                            }
+                            (pairs_table(comparisons.iter().collect()))
                         }
                     }
 
@@ -324,7 +360,7 @@ pub fn page(
                                             @let e = &loaded.runs[i];
                                             tr data-run=(e.run.id.0) data-status=(e.run.status.as_str()) {
                                                 td.num { (e.run.id.0) }
-                                                td.label { (loaded.variants[e.variant].label) }
+                                                td.label { (loaded.variants[e.variant].configs[e.config].label) }
                                                 td.num { (e.run.seed) }
                                                 td.bad { (e.run.status.as_str()) }
                                                 td.num { (e.run.step) @if let Some(t) = e.run.total_steps { " / " (t) } }
@@ -366,7 +402,7 @@ pub fn page(
                             div.scroll {
                                 table.runs {
                                     thead { tr {
-                                        th { "Run" } th { "Variant" } th { "Seed" } th { "Parameters that vary" } th { "Status" } th { "Steps" }
+                                        th { "Run" } th { "Configuration" } th { "Seed" } th { "Status" } th { "Steps" }
                                         @if let Some(m) = main_metric { th { "final " (m) } }
                                     } }
                                     tbody {
@@ -374,9 +410,8 @@ pub fn page(
                                             @let e = &loaded.runs[i];
                                             tr {
                                                 td.num { (e.run.id.0) }
-                                                td.label { (v.label) }
+                                                td.label { (v.configs[e.config].label) }
                                                 td.num { (e.run.seed) }
-                                                td { code { (e.varied.join(", ")) } }
                                                 td.bad[e.run.status != ganbench_store::Status::Finished] { (e.run.status.as_str()) }
                                                 td.num { (e.run.step) }
                                                 @if let Some(m) = main_index { td.num { (number(loaded.metrics[m].final_value(i))) } }
@@ -417,6 +452,162 @@ pub fn page(
         }
     };
     markup.into_string()
+}
+
+/// A colour swatch and a label.
+fn variant_label(label: &str, colour: &str) -> Markup {
+    html! { span.swatch style={ "background:" (colour) } {} span.label { (label) } }
+}
+
+/// A table cell's content: mean ± std, and the best run and n below.
+fn metric_cell(cell: &Cell) -> Markup {
+    html! {
+        @match cell.mean {
+            Some(mean) => {
+                span.mean { (number(mean)) }
+                @if let Some(std) = cell.std { " ± " span.std { (number(std)) } }
+                @if cell.top { span.visually-hidden { " (best mean)" } }
+            }
+            None => { "—" }
+        }
+        @if let Some(best) = cell.best {
+            span.sub { "best " span.best { (number(best)) } " · n=" (cell.n) }
+        } @else if cell.mean.is_some() {
+            span.sub { "n=" (cell.n) }
+        }
+    }
+}
+
+/// How an entry's runs were chosen, in a few words.
+fn selection_note(selection: &Selection) -> String {
+    match selection {
+        Selection::AllRuns => String::new(),
+        Selection::HeldOut {
+            configurations,
+            chosen_on,
+            measured_on,
+        } => format!(
+            "best of {configurations} configurations on {}, measured on {}",
+            seeds_text(chosen_on),
+            seeds_text(measured_on)
+        ),
+        Selection::Confirmed {
+            configurations,
+            measured_on,
+        } => format!(
+            "best of {configurations} configurations, confirmed on fresh {}",
+            seeds_text(measured_on)
+        ),
+        Selection::SameRuns { configurations } => format!(
+            "best of {configurations} configurations, chosen and measured on the same runs (optimistic)"
+        ),
+    }
+}
+
+/// The verdict: findings first, then the ranking and the neighbours' tests.
+fn verdict_section(v: &Verdict) -> Markup {
+    let metric = &v.primary.metric;
+    let adjacent: Vec<&Comparison> = v
+        .adjacent
+        .iter()
+        .map(|a| &v.comparisons[a.comparison])
+        .collect();
+    html! {
+        section #verdict {
+            h2 { "Verdict" }
+            ul.findings {
+                @for f in &v.findings { li.finding { (f) } }
+            }
+            h3 { "Ranking on " code { (metric) } }
+            div.scroll {
+                table.ranking {
+                    thead { tr {
+                        th { "Rank" } th { "Variant" } th { "Runs" }
+                        th title="runs that diverged, failed or gave no finite value: they count as the worst value" { "No result" }
+                        th { (metric) " " (arrow(Some(v.primary.direction))) }
+                        @if let Some(t) = &v.primary.tie_break { th { (t) } }
+                        th title="mean rank of its runs among all ranked runs (higher is better)" { "Mean rank" }
+                    } }
+                    tbody {
+                        @for r in &v.ranking {
+                            tr data-rank=(r.rank) data-entry=(r.label) {
+                                td.num { (r.rank) }
+                                th scope="row" {
+                                    (variant_label(&r.label, &r.colour))
+                                    @let note = selection_note(&r.selection);
+                                    @if !note.is_empty() { small { (note) } }
+                                }
+                                td.num { (r.runs) small { (seeds_text(&r.seeds)) } }
+                                td.num.bad[r.with_result < r.runs] {
+                                    (r.runs - r.with_result) "/" (r.runs)
+                                    @if let Some((lo, hi)) = r.no_result_ci { small { (pct(r.no_result_share)) ", CI " (pct(lo)) " to " (pct(hi)) } }
+                                }
+                                td.num {
+                                    @match r.mean { Some(m) => { (number(m)) @if let Some(s) = r.std { " ± " (number(s)) } }, None => { "—" } }
+                                    small { "over " (r.with_result) " with a result" }
+                                }
+                                @if v.primary.tie_break.is_some() {
+                                    td.num { @match r.tie_mean { Some(m) => { (number(m)) }, None => { "—" } } }
+                                }
+                                td.num { (num(r.mean_rank)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !adjacent.is_empty() {
+                h3 { "Neighbours in the ranking" }
+                (pairs_table(adjacent))
+            }
+            details {
+                summary { "How these numbers are computed" }
+                p.note { (v.method) }
+            }
+        }
+    }
+}
+
+/// A table of pairwise comparisons, seven columns wide so that it fits a laptop's screen.
+fn pairs_table(pairs: Vec<&Comparison>) -> Markup {
+    html! {
+        div.scroll {
+            table.significance {
+                thead { tr {
+                    th { "A" small { "against B" } }
+                    th { "mean A − B" small { "95% bootstrap CI" } }
+                    th title="the probability that a run of A beats a run of B, ties counting half" { "P(A beats B)" }
+                    th { "p" small { "Holm-adjusted" } }
+                    th title="runs without a result (diverged, failed, no value), and Fisher's exact test of the shares, Holm-adjusted" { "No result" small { "A · B, Fisher p" } }
+                    th title="seeds per variant for 80% power at the observed probability of superiority (Noether)" { "Seeds for 80% power" }
+                    th { "Verdict" }
+                } }
+                tbody {
+                    @for c in pairs {
+                        tr data-pair=(format!("{} | {}", c.a, c.b)) {
+                            th scope="row" { span.label { (c.a) } small { "against " span.label { (c.b) } " · " (c.n_a) " vs " (c.n_b) " runs" } }
+                            td.num {
+                                @match c.difference { Some(d) => { (number(d)) }, None => { "—" } }
+                                @if let Some((lo, hi)) = c.ci { small { "[" (number(lo)) ", " (number(hi)) "]" } }
+                            }
+                            td.num { (pct(c.probability_of_superiority)) }
+                            td.num { (pval(c.p)) small { (pval(c.p_holm)) " · " (c.method.describe()) } }
+                            td.num { (c.no_result_a) "/" (c.n_a) " · " (c.no_result_b) "/" (c.n_b) small { "p " (pval(c.no_result_p_holm)) } }
+                            td.num { @match c.seeds_for_power { Some(n) => { (n) }, None => { "—" } } }
+                            td {
+                                @if c.significant {
+                                    strong { "significant" }
+                                    @if let Some(b) = &c.better { small { span.label { (b) } " is better" } }
+                                } @else {
+                                    "not significant"
+                                    @if c.smallest_p >= ALPHA { small { "cannot be: smallest exact p " (pval(c.smallest_p)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn describe_sweeps(loaded: &Loaded) -> Markup {

@@ -1,8 +1,11 @@
 //! Comparison reports of ganbench: reads a sweep (or chosen runs) from the store and writes figures and one self-contained HTML page that says which variant is more stable, and how sure that is.
 //!
 //! ```text
-//! load::load(store, selection)     runs → variants, every series bucketed while it streams by
-//! summary::summarize(…)            the table (mean ± std over finished runs) and the tests
+//! load::load(store, selection)     runs → variants → configurations, series bucketed as they stream
+//! primary::resolve(…)              the metric that ranks: --metric, the sweep's `primary`, or the default
+//! select::entries(…)               each variant's entry: its runs, or its best configuration held out
+//! verdict::verdict(…)              ranking, pairwise tests, divergence, one sentence per finding
+//! summary::summarize(…)            the verdict plus the tables (mean ± std over finished runs)
 //! plot::*                          curves, distributions, best-so-far, sample grids (plotters)
 //! html::page(…)                    index.html: inline CSS, no script, every user string escaped
 //! ```
@@ -10,8 +13,10 @@
 //! [`write_report`] does all of it. Figures are drawn on as many threads as there are CPUs.
 //! Design notes: curves are downsampled to [`load::BUCKETS`] buckets per run and metric, each
 //! keeping its minimum and maximum, so that a 10,000-step curve draws as fast as a 100-step one
-//! and its spikes stay visible; statistics use finished runs only (a diverged run's last
-//! evaluation predates its divergence), and count the others.
+//! and its spikes stay visible. The table averages finished runs only (a diverged run's last
+//! evaluation predates its divergence) and counts the others; the verdict counts a run that
+//! diverged or failed as the worst value of the primary metric, because for a stability study
+//! not finishing is the result.
 
 pub mod error;
 pub mod html;
@@ -19,22 +24,27 @@ pub mod load;
 pub mod metric;
 pub mod palette;
 pub mod plot;
+pub mod primary;
+pub mod select;
 pub mod stats;
 pub mod summary;
+pub mod verdict;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use ganbench_store::{Status, Store};
+use ganbench_store::{now_ms, Status, Store, UtcTime};
 
 pub use error::{ReportError, Result};
-pub use load::{Loaded, RunEntry, Selection};
+pub use load::{run_labels, Loaded, RunEntry, Selection};
 pub use metric::MetricKind;
 pub use plot::curves::Band;
 pub use plot::{Figure, ImageFormat, Section};
+pub use primary::PrimaryMetric;
 pub use summary::Summary;
+pub use verdict::Verdict;
 
 use plot::best::{BestFigure, Curve};
 use plot::curves::{PerVariantPanels, SharedPanel};
@@ -52,8 +62,9 @@ pub struct Options {
     pub format: ImageFormat,
     /// Inline the figures into the page as data URIs (the page is then one file to send).
     pub embed: bool,
-    /// The metric the significance tests compare; by default the first of FID, reverse KL,
-    /// KID, modes, high-quality share, ELBO that was logged.
+    /// The metric the verdict ranks by (`NAME`, or `NAME:higher` / `NAME:lower` for a metric
+    /// ganbench does not know); by default the sweep's `primary`, else modes captured on toy
+    /// data and FID on images ([`primary::resolve`]).
     pub main_metric: Option<String>,
     /// The command that made this report, shown on the page.
     pub command: String,
@@ -86,31 +97,7 @@ pub fn write_report(store: &Store, selection: &Selection, options: &Options) -> 
 
 /// Draws and writes a report of already loaded data.
 pub fn render(loaded: &Loaded, selection: &Selection, options: &Options) -> Result<Report> {
-    let evaluation: Vec<usize> = indices(loaded, MetricKind::Evaluation);
-    let main = match &options.main_metric {
-        Some(name) => Some(
-            evaluation
-                .iter()
-                .copied()
-                .find(|&m| loaded.metrics[m].name == *name)
-                .ok_or_else(|| ReportError::UnknownMetric {
-                    name: name.clone(),
-                    known: evaluation
-                        .iter()
-                        .map(|&m| loaded.metrics[m].name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?,
-        ),
-        None => {
-            let names: Vec<&str> = evaluation
-                .iter()
-                .map(|&m| loaded.metrics[m].name.as_str())
-                .collect();
-            metric::main_metric(&names, None)
-                .and_then(|n| loaded.metrics.iter().position(|m| m.name == n))
-        }
-    };
+    let primary = primary::resolve(loaded, options.main_metric.as_deref())?;
     let (heading, title) = match selection {
         Selection::Sweep(_) => {
             let s = &loaded.sweeps[0].sweep;
@@ -124,14 +111,14 @@ pub fn render(loaded: &Loaded, selection: &Selection, options: &Options) -> Resu
             "comparison".to_string(),
         ),
     };
-    let summary = summary::summarize(loaded, &title, main);
+    let summary = summary::summarize(loaded, &title, primary.as_ref());
 
     let dir = &options.out_dir;
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
         path: dir.clone(),
         source,
     })?;
-    let (jobs, notes) = plan_figures(loaded, options, main);
+    let (jobs, notes) = plan_figures(loaded, options, primary.as_ref());
     let figures = draw_all(jobs, dir, options.format)?;
 
     let mut reproduce = Vec::new();
@@ -278,24 +265,11 @@ fn draw_all(jobs: Vec<Job>, dir: &Path, format: ImageFormat) -> Result<Vec<Figur
         .collect()
 }
 
-/// Natural bounds a metric's axis should include (NaN: none).
-fn natural_bounds(loaded: &Loaded, name: &str) -> [f64; 2] {
-    match name {
-        "modes" => loaded
-            .toy
-            .as_ref()
-            .map_or([0.0, f64::NAN], |t| [0.0, t.centres.len() as f64]),
-        "high_quality" => [0.0, 1.0],
-        "reverse_kl" => [0.0, f64::NAN],
-        _ => [f64::NAN, f64::NAN],
-    }
-}
-
 /// Decides the figures; returns them and notes about samples that could not be drawn.
 fn plan_figures(
     loaded: &Loaded,
     options: &Options,
-    main: Option<usize>,
+    primary: Option<&PrimaryMetric>,
 ) -> (Vec<Job>, Vec<String>) {
     let mut stems: HashSet<String> = HashSet::new();
     let mut unique = |stem: String| {
@@ -332,7 +306,6 @@ fn plan_figures(
                     title: format!("{desc}{arrow}"),
                     y_desc: desc.clone(),
                     curves,
-                    include: natural_bounds(loaded, &data.name),
                 }),
             }),
             MetricKind::Loss | MetricKind::Signal => {
@@ -361,37 +334,49 @@ fn plan_figures(
     }
     for m in indices(loaded, MetricKind::Evaluation) {
         let data = &loaded.metrics[m];
+        // Only the variants that log the metric get a slot (the VAE's ELBO has none for a GAN).
         let groups: Vec<Group> = loaded
             .variants
             .iter()
-            .enumerate()
-            .map(|(v, info)| Group {
+            .filter(|info| info.runs.iter().any(|&r| data.per_run[r].is_some()))
+            .map(|info| Group {
                 label: info.label.clone(),
                 colour: plot::colour(info.colour),
-                values: summary::finished_values(loaded, m, v)
+                values: summary::finished_values(loaded, m, &info.runs)
                     .iter()
                     .map(|x| x.1)
                     .collect(),
+                without_result: info
+                    .runs
+                    .iter()
+                    .filter(|&&r| {
+                        matches!(loaded.runs[r].run.status, Status::Diverged | Status::Failed)
+                    })
+                    .count(),
             })
             .collect();
         if groups.iter().all(|g| g.values.is_empty()) {
             continue;
         }
         let desc = metric::describe(&data.name);
+        let shown: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
         jobs.push(Job {
             stem: unique(format!("final-{}", plot::slug(&data.name))),
             section: Section::Distributions,
-            caption: format!("Final {desc} of every finished run, per variant."),
+            caption: format!(
+                "Final {desc} of every finished run of {} (the variants that log it); under \
+                 each, how many of its runs diverged or failed.",
+                shown.join(", ")
+            ),
             figure: FigureKind::Distribution(Distribution {
                 title: format!("Final {desc}"),
                 y_desc: desc,
                 groups,
-                include: natural_bounds(loaded, &data.name),
             }),
         });
     }
-    if let Some(m) = main {
-        if let Some(job) = best_so_far_job(loaded, m) {
+    if let Some(p) = primary {
+        if let Some(job) = best_so_far_job(loaded, p) {
             jobs.push(Job {
                 stem: unique(job.stem.clone()),
                 ..job
@@ -423,35 +408,28 @@ fn plan_figures(
     (jobs, notes)
 }
 
-/// The best-so-far figure of the main metric, for the variants whose runs are random-search
-/// trials (or, without a spec, that have several configurations).
-fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
-    let data = &loaded.metrics[m];
-    let direction = data.direction?;
+/// The best-so-far figure of the primary metric, for the variants whose configurations come
+/// from a random search (or, without a spec, that have several configurations). A trial is a
+/// configuration, not a run: its result is the mean over its runs that ended, a run without a
+/// result counting as the worst value (so a configuration that diverged on any seed is one
+/// nobody would pick).
+fn best_so_far_job(loaded: &Loaded, primary: &PrimaryMetric) -> Option<Job> {
+    let data = &loaded.metrics[primary.index];
     let curves: Vec<Curve> = loaded
         .variants
         .iter()
         .enumerate()
         .filter(|(_, v)| {
-            v.search || (loaded.sweeps.iter().all(|s| s.spec.is_none()) && v.configs > 1)
+            v.search || (loaded.sweeps.iter().all(|s| s.spec.is_none()) && v.configs.len() > 1)
         })
         .filter_map(|(i, v)| {
-            // Trials: finished runs with their final value, diverged runs as "no result".
-            let values: Vec<f64> = v
-                .runs
-                .iter()
-                .filter_map(|&r| match loaded.runs[r].run.status {
-                    Status::Finished => Some(data.final_value(r)),
-                    Status::Diverged => Some(f64::NAN),
-                    _ => None,
-                })
-                .collect();
+            let values = select::configuration_results(loaded, primary, i);
             (!values.is_empty()).then(|| Curve {
                 label: v.label.clone(),
                 colour: v.colour,
                 points: stats::best_so_far(
                     &values,
-                    direction,
+                    primary.direction,
                     BEST_SO_FAR_DRAWS,
                     0xb357 + i as u64,
                 ),
@@ -466,10 +444,11 @@ fn best_so_far_job(loaded: &Loaded, m: usize) -> Option<Job> {
         stem: format!("best-so-far-{}", plot::slug(&data.name)),
         section: Section::BestSoFar,
         caption: format!(
-            "Best final {desc} among k trials of the random search: median and 90% bootstrap band."
+            "Best final {desc} among k configurations of the random search (each the mean of its \
+             runs, a diverged run counting as the worst): median and 90% bootstrap band."
         ),
         figure: FigureKind::Best(BestFigure {
-            title: format!("Best {} so far versus number of trials", data.name),
+            title: format!("Best {} so far versus number of configurations", data.name),
             y_desc: desc,
             curves,
         }),
@@ -627,30 +606,12 @@ pub fn shell_quote(arg: &str) -> String {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM UTC`: the report's dates, to the minute.
 pub(crate) fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = UtcTime::from_ms(ms);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute
     )
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use ganbench_spec::DataSpec;
+use ganbench_spec::{DataSpec, ParamValue};
 use ganbench_store::{
     Run, RunId, Status, Store, Sweep, SweepId, EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT,
     SAMPLES_ARTIFACT,
@@ -48,9 +48,8 @@ pub struct RunEntry {
     pub variant: usize,
     /// Index into [`Loaded::sweeps`].
     pub sweep: usize,
-    /// The parameters that differ between configurations of its variant (grid or search
-    /// values), as `name=value`.
-    pub varied: Vec<String>,
+    /// Index into its variant's [`VariantInfo::configs`].
+    pub config: usize,
     /// Sample files by evaluation step.
     pub samples: Vec<(u64, PathBuf)>,
     /// Files of held-out images interleaved with their reconstructions, by evaluation step
@@ -67,10 +66,21 @@ pub struct VariantInfo {
     pub runs: Vec<usize>,
     /// Its colour in every figure and in the table.
     pub colour: palette::Rgb,
-    /// Number of distinct parameter configurations among its runs.
-    pub configs: usize,
+    /// Its configurations (runs with the same parameters, different seeds), in order of their
+    /// first run.
+    pub configs: Vec<ConfigInfo>,
     /// Whether its configurations come from a random search.
     pub search: bool,
+}
+
+/// One configuration of a variant: the runs that share every parameter.
+#[derive(Debug)]
+pub struct ConfigInfo {
+    /// The variant's label plus the parameters that tell it from the variant's other
+    /// configurations ([`ganbench_spec::configuration_labels`]).
+    pub label: String,
+    /// Indices into [`Loaded::runs`], by seed.
+    pub runs: Vec<usize>,
 }
 
 /// Downsampled points of one (run, metric) series within one step bucket.
@@ -292,7 +302,7 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
                 },
                 runs: Vec::new(),
                 colour: palette::colour(i),
-                configs: 0,
+                configs: Vec::new(),
                 search,
             }
         })
@@ -341,7 +351,7 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
             run,
             variant,
             sweep,
-            varied: Vec::new(),
+            config: 0,
             samples,
             reconstructions,
         });
@@ -390,40 +400,73 @@ fn resolve(db_dir: &Path, stored: &str) -> PathBuf {
     path
 }
 
-/// Counts each variant's configurations and lists, per run, the parameters that vary.
+/// A run's stored parameters (empty when the JSON does not parse: an older or foreign store).
+fn parse_params(json: &str) -> BTreeMap<String, ParamValue> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// The configuration label of each of `runs` (runs of one sweep), e.g. `GAN lr_d=1.1e-4`: runs
+/// are grouped by their variant label, and each is labelled by the parameters that differ
+/// between its variant's configurations ([`ganbench_spec::configuration_labels`], the one
+/// function every label comes from). What `ganbench ls`, `show` and `export` print.
+pub fn run_labels(runs: &[Run]) -> Vec<String> {
+    let params: Vec<BTreeMap<String, ParamValue>> =
+        runs.iter().map(|r| parse_params(&r.params_json)).collect();
+    let mut out = vec![String::new(); runs.len()];
+    let mut variants: Vec<&str> = Vec::new();
+    for r in runs {
+        if !variants.contains(&r.label.as_str()) {
+            variants.push(&r.label);
+        }
+    }
+    for variant in variants {
+        let members: Vec<usize> = (0..runs.len())
+            .filter(|&i| runs[i].label == variant)
+            .collect();
+        let configs: Vec<&BTreeMap<String, ParamValue>> =
+            members.iter().map(|&i| &params[i]).collect();
+        for (i, label) in members
+            .into_iter()
+            .zip(ganbench_spec::configuration_labels(variant, &configs))
+        {
+            out[i] = label;
+        }
+    }
+    out
+}
+
+/// Groups each variant's runs into configurations (equal parameters) and labels them by the
+/// parameters that differ between them.
 fn describe_configs(variants: &mut [VariantInfo], entries: &mut [RunEntry]) {
     for v in variants {
-        let params: Vec<BTreeMap<String, serde_json::Value>> = v
+        let params: Vec<BTreeMap<String, ParamValue>> = v
             .runs
             .iter()
-            .map(|&i| serde_json::from_str(&entries[i].run.params_json).unwrap_or_default())
+            .map(|&i| parse_params(&entries[i].run.params_json))
             .collect();
-        let mut distinct: Vec<&BTreeMap<String, serde_json::Value>> = Vec::new();
+        let mut distinct: Vec<&BTreeMap<String, ParamValue>> = Vec::new();
         for p in &params {
             if !distinct.contains(&p) {
                 distinct.push(p);
             }
         }
-        v.configs = distinct.len();
-        let varying: Vec<&String> = distinct
-            .first()
-            .map(|first| {
-                let mut names: Vec<&String> = distinct.iter().flat_map(|p| p.keys()).collect();
-                names.sort();
-                names.dedup();
-                names.retain(|n| distinct.iter().any(|p| p.get(*n) != first.get(*n)));
-                names
+        // Labels without the sweep suffix that several sweeps add to the variant's label.
+        let base = entries
+            .get(v.runs.first().copied().unwrap_or(0))
+            .map_or(v.label.as_str(), |e| e.run.label.as_str());
+        let labels = ganbench_spec::configuration_labels(base, &distinct);
+        let suffix = v.label.strip_prefix(base).unwrap_or("");
+        v.configs = labels
+            .into_iter()
+            .map(|label| ConfigInfo {
+                label: format!("{label}{suffix}"),
+                runs: Vec::new(),
             })
-            .unwrap_or_default();
+            .collect();
         for (&i, p) in v.runs.iter().zip(&params) {
-            entries[i].varied = varying
-                .iter()
-                .map(|n| match p.get(*n) {
-                    Some(serde_json::Value::String(s)) => format!("{n}={s}"),
-                    Some(value) => format!("{n}={value}"),
-                    None => format!("{n}=–"),
-                })
-                .collect();
+            let c = distinct.iter().position(|d| *d == p).unwrap_or(0);
+            entries[i].config = c;
+            v.configs[c].runs.push(i);
         }
     }
 }
@@ -472,7 +515,7 @@ fn read_series(
                     let path = &path;
                     let read_chunk = &read_chunk;
                     scope.spawn(move || {
-                        let own = Store::open(path)?;
+                        let own = Store::open_read_only(path)?;
                         read_chunk(&own, c * chunk, runs)
                     })
                 })

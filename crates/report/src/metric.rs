@@ -22,37 +22,10 @@ pub enum MetricKind {
     Timing,
 }
 
-/// Names of evaluation metrics whose direction is known. Everything else an evaluation step logs
-/// is shown without a "best".
-const HIGHER_IS_BETTER: &[&str] = &[
-    "modes",
-    "high_quality",
-    "elbo",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "accuracy",
-    "inception_score",
-];
-const LOWER_IS_BETTER: &[&str] = &["reverse_kl", "fid", "kid", "reconstruction", "mse"];
-/// Known evaluation metrics that have no better direction (the VAE's KL term trades off
-/// against reconstruction).
-const NEUTRAL_EVALUATION: &[&str] = &["kl", "kid_std"];
-/// The main metric when the caller names none: the first of these that was logged.
-/// Continuous metrics come first: they rank runs with fewer ties than mode counts.
-const MAIN_METRIC_PREFERENCE: &[&str] =
-    &["fid", "reverse_kl", "kid", "modes", "high_quality", "elbo"];
-
-/// Whether larger values of `name` are better, if known.
+/// Whether larger values of `name` are better, if known (`ganbench_spec`'s table of known
+/// metrics, which also validates a sweep's `primary`).
 pub fn direction(name: &str) -> Option<Direction> {
-    if HIGHER_IS_BETTER.contains(&name) {
-        Some(Direction::Higher)
-    } else if LOWER_IS_BETTER.contains(&name) {
-        Some(Direction::Lower)
-    } else {
-        None
-    }
+    ganbench_spec::metric_direction(name)
 }
 
 /// True for names that denote a loss: `loss`, `loss_*`, `*_loss`.
@@ -69,7 +42,7 @@ pub fn classify(name: &str, points: usize, densest: usize) -> MetricKind {
         MetricKind::Timing
     } else if is_loss(name) {
         MetricKind::Loss
-    } else if direction(name).is_some() || NEUTRAL_EVALUATION.contains(&name) {
+    } else if ganbench_spec::known_metric(name).is_some() {
         MetricKind::Evaluation
     } else if points * 2 > densest && densest > 2 {
         MetricKind::Signal
@@ -78,42 +51,67 @@ pub fn classify(name: &str, points: usize, densest: usize) -> MetricKind {
     }
 }
 
-/// The metric the significance tests compare: `requested` if given, else the first of a fixed
-/// preference list (FID, reverse KL, KID, modes, high-quality share, ELBO) among `available`,
-/// else the first available evaluation metric with a known direction.
-pub fn main_metric<'a>(available: &[&'a str], requested: Option<&'a str>) -> Option<&'a str> {
-    if let Some(r) = requested {
-        return available.iter().copied().find(|a| *a == r);
-    }
-    MAIN_METRIC_PREFERENCE
+/// Sort key of a metric name within its kind: known names in the table's order, then the rest.
+pub fn display_rank(name: &str) -> usize {
+    let base = name.strip_suffix("_ema").unwrap_or(name);
+    let known = ganbench_spec::KNOWN_METRICS;
+    known
         .iter()
-        .find_map(|p| available.iter().copied().find(|a| a == p))
-        .or_else(|| available.iter().copied().find(|a| direction(a).is_some()))
+        .position(|m| m.name == base)
+        .map_or(2 * known.len(), |i| 2 * i + usize::from(base != name))
 }
 
-/// Known evaluation metrics in the order the page shows them.
-const DISPLAY_ORDER: &[&str] = &[
-    "modes",
-    "high_quality",
-    "reverse_kl",
-    "fid",
-    "kid",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "elbo",
-    "reconstruction",
-    "kl",
-    "mse",
-];
+/// Which table of the summary a metric's column goes into, so that no table is wider than the
+/// page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnGroup {
+    /// How well samples match the data (the toy mode metrics; FID, KID, precision/recall,
+    /// density/coverage).
+    SampleQuality,
+    /// A model's evaluation of itself (the VAE's ELBO and its terms).
+    ModelFit,
+    /// Metrics ganbench does not know.
+    Other,
+}
 
-/// Sort key of a metric name within its kind: known names in a fixed order, then the rest.
-pub fn display_rank(name: &str) -> usize {
-    DISPLAY_ORDER
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or(DISPLAY_ORDER.len())
+impl ColumnGroup {
+    /// The table's heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            ColumnGroup::SampleQuality => "Sample quality",
+            ColumnGroup::ModelFit => "Model fit",
+            ColumnGroup::Other => "Other evaluation metrics",
+        }
+    }
+}
+
+/// The summary table `name` belongs in.
+pub fn column_group(name: &str) -> ColumnGroup {
+    use ganbench_spec::MetricData;
+    match ganbench_spec::known_metric(name).map(|m| m.data) {
+        Some(MetricData::Toy | MetricData::Images) => ColumnGroup::SampleQuality,
+        Some(MetricData::Any) => ColumnGroup::ModelFit,
+        None => ColumnGroup::Other,
+    }
+}
+
+/// What a metric is, as a noun for sentences ("modes captured", "FID").
+pub fn noun(name: &str) -> String {
+    if let Some(base) = name.strip_suffix("_ema") {
+        return format!("{} of the averaged generator", noun(base));
+    }
+    match name {
+        "modes" => "modes captured".into(),
+        "high_quality" => "high-quality share".into(),
+        "reverse_kl" => "reverse KL".into(),
+        "fid" => "FID".into(),
+        "kid_mean" | "kid" => "KID".into(),
+        "elbo" => "ELBO".into(),
+        "reconstruction" => "reconstruction NLL".into(),
+        "mse" => "reconstruction MSE".into(),
+        other => other.to_string(),
+    }
 }
 
 /// A short description of a metric with its unit, for axis labels and table headers.
@@ -151,12 +149,14 @@ mod tests {
     }
 
     #[test]
-    fn the_main_metric_prefers_continuous_quality_metrics() {
-        let available = ["high_quality", "modes", "reverse_kl"];
-        assert_eq!(main_metric(&available, None), Some("reverse_kl"));
-        assert_eq!(main_metric(&available, Some("modes")), Some("modes"));
-        assert_eq!(main_metric(&available, Some("fid")), None);
-        assert_eq!(main_metric(&["kl", "precision"], None), Some("precision"));
-        assert_eq!(main_metric(&["kl"], None), None);
+    fn known_metrics_sort_in_the_tables_order_and_group_by_what_they_measure() {
+        assert!(display_rank("modes") < display_rank("high_quality"));
+        assert!(display_rank("modes") < display_rank("modes_ema"));
+        assert!(display_rank("modes_ema") < display_rank("high_quality"));
+        assert!(display_rank("elbo") < display_rank("my_score"));
+        assert_eq!(column_group("fid"), ColumnGroup::SampleQuality);
+        assert_eq!(column_group("reverse_kl_ema"), ColumnGroup::SampleQuality);
+        assert_eq!(column_group("elbo"), ColumnGroup::ModelFit);
+        assert_eq!(column_group("my_score"), ColumnGroup::Other);
     }
 }

@@ -63,7 +63,8 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MwuMethod {
-    /// From the exact null distribution of U (no ties, small samples).
+    /// From the exact permutation distribution of U given the observed ties (for samples without
+    /// ties, the classical exact distribution).
     Exact,
     /// From the normal approximation with tie correction and continuity correction.
     Asymptotic,
@@ -92,27 +93,30 @@ pub struct MannWhitney {
 }
 
 /// Largest total sample size for which [`mann_whitney`] uses the exact distribution: the
-/// number of arrangements, C(n₁+n₂, n₁) ≤ C(100, 50) ≈ 1e29, fits an `i128`.
+/// number of arrangements, C(n₁+n₂, n₁) ≤ C(100, 50) ≈ 1e29, fits a `u128`.
 pub const EXACT_MAX_TOTAL: usize = 100;
 
-/// Two-sided Mann–Whitney U test of `x` against `y` (finite values only). Exact when there are
-/// no ties and n₁ + n₂ ≤ [`EXACT_MAX_TOTAL`], else the normal approximation. `None` when a
-/// sample is empty.
+/// Two-sided Mann–Whitney U test of `x` against `y` (finite values only, or any values whose
+/// order means "better": the test uses ranks only). Exact when n₁ + n₂ ≤ [`EXACT_MAX_TOTAL`],
+/// else the normal approximation. `None` when a sample is empty.
 ///
-/// (SciPy's `method="auto"` switches to the approximation from 8 values per sample on; the
-/// exact p-value is the better one whenever it can be computed, and each method on its own
-/// matches SciPy's.)
+/// (SciPy's `method="auto"` switches to the approximation from 8 values per sample on, and its
+/// exact method ignores ties; the exact permutation p-value is the better one whenever it can
+/// be computed. Without ties it equals `scipy.stats.mannwhitneyu(x, y, method="exact")`, with
+/// ties `scipy.stats.permutation_test` of U over every split, and the approximation equals
+/// `method="asymptotic"`.)
 pub fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     let ranks = RankSums::new(x, y)?;
-    if !ranks.has_ties && x.len() + y.len() <= EXACT_MAX_TOTAL {
+    if x.len() + y.len() <= EXACT_MAX_TOTAL {
         Some(ranks.exact())
     } else {
         Some(ranks.asymptotic())
     }
 }
 
-/// The exact two-sided test (`scipy.stats.mannwhitneyu(x, y, method="exact")`). Meaningful only
-/// without ties. `None` when a sample is empty or n₁ + n₂ > [`EXACT_MAX_TOTAL`].
+/// The exact two-sided test: P(U as extreme as observed) over every split of the pooled values
+/// into samples of sizes n₁ and n₂, ties kept at their midranks. `None` when a sample is empty
+/// or n₁ + n₂ > [`EXACT_MAX_TOTAL`].
 pub fn mann_whitney_exact(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     if x.len() + y.len() > EXACT_MAX_TOTAL {
         return None;
@@ -126,6 +130,21 @@ pub fn mann_whitney_asymptotic(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     Some(RankSums::new(x, y)?.asymptotic())
 }
 
+/// The smallest two-sided p-value an exact rank test of `n1` against `n2` values can give:
+/// 2 / C(n₁+n₂, n₁), reached when the samples do not overlap at all (ties only raise it).
+pub fn smallest_exact_p(n1: usize, n2: usize) -> f64 {
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    (2.0 / binomial_f64(n1 + n2, n1)).min(1.0)
+}
+
+/// C(n, k) as a float (exact up to 2⁵³, then correctly rounded to a few ulps).
+fn binomial_f64(n: usize, k: usize) -> f64 {
+    let k = k.min(n - k);
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
 struct RankSums {
     n1: usize,
     n2: usize,
@@ -134,6 +153,8 @@ struct RankSums {
     /// Σ (t³ − t) over groups of t tied values.
     tie_term: f64,
     has_ties: bool,
+    /// Sizes of the groups of equal values, in ascending order of value (1 for an untied value).
+    groups: Vec<usize>,
 }
 
 impl RankSums {
@@ -150,6 +171,7 @@ impl RankSums {
             .collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (mut r1, mut tie_term, mut has_ties) = (0.0, 0.0, false);
+        let mut groups = Vec::new();
         let mut i = 0;
         while i < all.len() {
             let mut j = i + 1;
@@ -163,6 +185,7 @@ impl RankSums {
                 has_ties = true;
                 tie_term += t * t * t - t;
             }
+            groups.push(j - i);
             r1 += rank * all[i..j].iter().filter(|(_, from_x)| *from_x).count() as f64;
             i = j;
         }
@@ -173,6 +196,7 @@ impl RankSums {
             u1,
             tie_term,
             has_ties,
+            groups,
         })
     }
 
@@ -181,18 +205,66 @@ impl RankSums {
     }
 
     fn exact(&self) -> MannWhitney {
-        let counts = u_distribution(self.n1, self.n2);
-        let total: i128 = counts.iter().sum();
-        // P(U ≥ u_max) = P(U ≤ n1·n2 − u_max) by symmetry; sum the lower tail, whose terms
-        // are small and exact.
-        let u_min = ((self.n1 * self.n2) as f64 - self.u_max()).round() as usize;
-        let tail: i128 = counts[..=u_min].iter().sum();
-        let p = (2.0 * tail as f64 / total as f64).min(1.0);
+        let p = if self.has_ties {
+            self.exact_p_with_ties()
+        } else {
+            let counts = u_distribution(self.n1, self.n2);
+            let total: i128 = counts.iter().sum();
+            // Without ties U is symmetric: P(U ≥ u_max) = P(U ≤ n1·n2 − u_max); sum the lower
+            // tail, whose terms are small and exact.
+            let u_min = ((self.n1 * self.n2) as f64 - self.u_max()).round() as usize;
+            let tail: i128 = counts[..=u_min].iter().sum();
+            (2.0 * tail as f64 / total as f64).min(1.0)
+        };
         MannWhitney {
             u: self.u1,
             p,
             method: MwuMethod::Exact,
         }
+    }
+
+    /// 2·min(P(U ≤ u), P(U ≥ u)) under every split of the pooled values (ties at midranks), as
+    /// `scipy.stats.permutation_test` computes it. With ties U is not symmetric, so both tails
+    /// are counted. Rank sums are kept doubled, so that midranks are integers.
+    fn exact_p_with_ties(&self) -> f64 {
+        let n1 = self.n1;
+        let n = self.n1 + self.n2;
+        let width = n * (n + 1) + 1; // doubled sum of all ranks: bounds every doubled rank sum
+                                     // ways[c·width + s]: splits of the groups seen so far with c values in x of doubled
+                                     // rank sum s. Two flat buffers, and only the reachable sums are visited.
+        let mut ways = vec![0u128; (n1 + 1) * width];
+        let mut next = ways.clone();
+        ways[0] = 1;
+        let (mut start, mut reach) = (0, 0); // values before the current group; largest sum
+        for &t in &self.groups {
+            let doubled_rank = 2 * start + t + 1;
+            let new_reach = (reach + t.min(n1) * doubled_rank).min(width - 1);
+            for c in 0..=n1 {
+                next[c * width..c * width + new_reach + 1].fill(0);
+            }
+            let choose = binomials(t);
+            for c in 0..=n1.min(start) {
+                for s in 0..=reach {
+                    let w = ways[c * width + s];
+                    if w == 0 {
+                        continue;
+                    }
+                    for (k, &ck) in choose.iter().enumerate().take(n1 - c + 1) {
+                        next[(c + k) * width + s + k * doubled_rank] += w * ck;
+                    }
+                }
+            }
+            std::mem::swap(&mut ways, &mut next);
+            start += t;
+            reach = new_reach;
+        }
+        let observed = (2.0 * self.u1).round() as usize + n1 * (n1 + 1); // doubled R1
+        let last = &ways[n1 * width..(n1 + 1) * width];
+        let total: u128 = last.iter().sum();
+        let below: u128 = last[..=observed].iter().sum();
+        let above: u128 = last[observed..].iter().sum();
+        let tail = below.min(above);
+        (2.0 * tail as f64 / total as f64).min(1.0)
     }
 
     fn asymptotic(&self) -> MannWhitney {
@@ -215,6 +287,15 @@ impl RankSums {
     }
 }
 
+/// C(t, k) for k = 0..=t.
+fn binomials(t: usize) -> Vec<u128> {
+    let mut row = vec![1u128; t + 1];
+    for k in 1..t {
+        row[k] = row[k - 1] * (t - k + 1) as u128 / k as u128;
+    }
+    row
+}
+
 /// Number of arrangements of n₁ x's and n₂ y's with U = u, for u = 0..=n₁n₂: the coefficients of
 /// the Gaussian binomial [n₁+n₂ choose n₁]_q = ∏ᵢ₌₁..n₁ (1 − q^(n₂+i)) / (1 − q^i), built one
 /// factor at a time (each partial product is itself a Gaussian binomial, so integral).
@@ -232,6 +313,12 @@ fn u_distribution(n1: usize, n2: usize) -> Vec<i128> {
         }
     }
     poly
+}
+
+/// The probability of superiority of `x` over `y`, P(X > Y) + ½·P(X = Y) for a random pair:
+/// U / (n₁n₂), the common-language effect size of the Mann–Whitney test (0.5: no difference).
+pub fn probability_of_superiority(test: &MannWhitney, n1: usize, n2: usize) -> f64 {
+    test.u / (n1 * n2) as f64
 }
 
 /// P(Z > z) for a standard normal Z.
@@ -270,6 +357,197 @@ pub fn bootstrap_mean_difference(
     ))
 }
 
+// Wichura's coefficients for AS 241, lowest power first, as published (the digits beyond an
+// f64's precision are kept so that they can be checked against the paper).
+#[allow(clippy::excessive_precision)]
+const PPND16_A: [f64; 8] = [
+    3.387132872796366608,
+    133.14166789178437745,
+    1971.5909503065514427,
+    13731.693765509461125,
+    45921.953931549871457,
+    67265.770927008700853,
+    33430.575583588128105,
+    2509.0809287301226727,
+];
+#[allow(clippy::excessive_precision)]
+const PPND16_B: [f64; 8] = [
+    1.0,
+    42.313330701600911252,
+    687.1870074920579083,
+    5394.1960214247511077,
+    21213.794301586595867,
+    39307.89580009271061,
+    28729.085735721942674,
+    5226.495278852854561,
+];
+#[allow(clippy::excessive_precision)]
+const PPND16_C: [f64; 8] = [
+    1.42343711074968357734,
+    4.6303378461565452959,
+    5.7694972214606914055,
+    3.64784832476320460504,
+    1.27045825245236838258,
+    0.24178072517745061177,
+    0.0227238449892691845833,
+    7.7454501427834140764e-4,
+];
+#[allow(clippy::excessive_precision)]
+const PPND16_D: [f64; 8] = [
+    1.0,
+    2.05319162663775882187,
+    1.6763848301838038494,
+    0.68976733498510000455,
+    0.14810397642748007459,
+    0.0151986665636164571966,
+    5.475938084995344946e-4,
+    1.05075007164441684324e-9,
+];
+#[allow(clippy::excessive_precision)]
+const PPND16_E: [f64; 8] = [
+    6.6579046435011037772,
+    5.4637849111641143699,
+    1.7848265399172913358,
+    0.29656057182850489123,
+    0.026532189526576123093,
+    0.0012426609473880784386,
+    2.71155556874348757815e-5,
+    2.01033439929228813265e-7,
+];
+#[allow(clippy::excessive_precision)]
+const PPND16_F: [f64; 8] = [
+    1.0,
+    0.59983220655588793769,
+    0.13692988092273580531,
+    0.0148753612908506148525,
+    7.868691311456132591e-4,
+    1.8463183175100546818e-5,
+    1.4215117583164458887e-7,
+    2.04426310338993978564e-15,
+];
+
+/// Σ cᵢ xⁱ by Horner's rule.
+fn polynomial(c: &[f64; 8], x: f64) -> f64 {
+    c.iter().rev().fold(0.0, |acc, &ci| acc * x + ci)
+}
+
+/// The `p`-quantile of the standard normal distribution (its inverse CDF), by Wichura's
+/// algorithm AS 241 (PPND16): about 16 correct digits over (0, 1). ±∞ at 0 and 1, NaN outside.
+pub fn normal_quantile(p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    let q = p - 0.5;
+    if q.abs() <= 0.425 {
+        let r = 0.180625 - q * q;
+        return q * polynomial(&PPND16_A, r) / polynomial(&PPND16_B, r);
+    }
+    let tail = if q < 0.0 { p } else { 1.0 - p };
+    let r = (-tail.ln()).sqrt();
+    let value = if r <= 5.0 {
+        polynomial(&PPND16_C, r - 1.6) / polynomial(&PPND16_D, r - 1.6)
+    } else {
+        polynomial(&PPND16_E, r - 5.0) / polynomial(&PPND16_F, r - 5.0)
+    };
+    if q < 0.0 {
+        -value
+    } else {
+        value
+    }
+}
+
+/// Wilson's score interval for a binomial proportion: `k` successes in `n` trials, coverage
+/// `level` (`scipy.stats.binomtest(k, n).proportion_ci(level, method="wilson")`). It keeps close
+/// to its nominal coverage with a handful of trials and never leaves [0, 1], unlike the normal
+/// ("Wald") interval, which collapses to a point at 0 of n. `None` when `n` is 0 or `k` > `n`.
+pub fn wilson_interval(k: usize, n: usize, level: f64) -> Option<(f64, f64)> {
+    if n == 0 || k > n {
+        return None;
+    }
+    let z = normal_quantile(0.5 + level / 2.0);
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let denom = 2.0 * (n + z * z);
+    let center = (2.0 * n * p + z * z) / denom;
+    let half = z * (z * z + 4.0 * n * p * (1.0 - p)).sqrt() / denom;
+    Some(((center - half).max(0.0), (center + half).min(1.0)))
+}
+
+/// Two-sided Fisher's exact test of the 2×2 table `[[a, b], [c, d]]`: the probability, with
+/// every margin fixed, of a table no more likely than the observed one
+/// (`scipy.stats.fisher_exact(table).pvalue`). Probabilities within a relative 10⁻⁷ of the
+/// observed one count as equal (R's `fisher.test` tolerance), so that rounding cannot split
+/// tables that are equally likely by symmetry.
+pub fn fisher_exact(table: [[u64; 2]; 2]) -> f64 {
+    let [[a, b], [c, d]] = table;
+    let (row1, row2, col1) = (a + b, c + d, a + c);
+    let n = row1 + row2;
+    if row1 == 0 || row2 == 0 || col1 == 0 || col1 == n {
+        return 1.0;
+    }
+    let ln_choose = |n: u64, k: u64| {
+        libm::lgamma((n + 1) as f64)
+            - libm::lgamma((k + 1) as f64)
+            - libm::lgamma((n - k + 1) as f64)
+    };
+    let ln_total = ln_choose(n, col1);
+    // The hypergeometric probability of a top-left cell x.
+    let pmf = |x: u64| (ln_choose(row1, x) + ln_choose(row2, col1 - x) - ln_total).exp();
+    let observed = pmf(a);
+    let (lo, hi) = (col1.saturating_sub(row2), row1.min(col1));
+    let p: f64 = (lo..=hi)
+        .map(pmf)
+        .filter(|&q| q <= observed * (1.0 + 1e-7))
+        .sum();
+    p.min(1.0)
+}
+
+/// Seeds per variant (two equal groups) that a two-sided Wilcoxon–Mann–Whitney test at level
+/// `alpha` needs to detect a probability of superiority `ps` with probability `power`, by
+/// Noether's (1987) formula n = (z₁₋α/₂ + z_power)² / (6 (ps − ½)²), rounded up, and at least
+/// the smallest n at which an exact test can reach `alpha` at all ([`smallest_exact_p`]).
+/// `None` when `ps` is ½ (no difference to detect) or not a probability.
+pub fn seeds_for_power(ps: f64, alpha: f64, power: f64) -> Option<usize> {
+    if !(0.0..=1.0).contains(&ps) || (ps - 0.5).abs() < 1e-12 {
+        return None;
+    }
+    let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
+    let n = (z * z / (6.0 * (ps - 0.5).powi(2))).ceil();
+    let noether = if n.is_finite() && n < 1e9 {
+        n as usize
+    } else {
+        1_000_000_000
+    };
+    let attainable = (1..).find(|&k| smallest_exact_p(k, k) < alpha).unwrap_or(1);
+    Some(noether.max(attainable))
+}
+
+/// Ranks of `values` from 1 (smallest) to n, tied values sharing the mean of their ranks
+/// (`scipy.stats.rankdata(values)`, method "average").
+pub fn midranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i + 1;
+        while j < order.len() && values[order[j]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + 1 + j) as f64 / 2.0;
+        for &k in &order[i..j] {
+            ranks[k] = rank;
+        }
+        i = j;
+    }
+    ranks
+}
+
 /// Holm's step-down adjustment of p-values for multiple comparisons (same order as given).
 pub fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();
@@ -284,33 +562,7 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
-/// Whether larger values of a metric are better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Larger is better (modes captured, high-quality share, ELBO, precision…).
-    Higher,
-    /// Smaller is better (reverse KL, FID, reconstruction error…).
-    Lower,
-}
-
-impl Direction {
-    /// True if `a` is strictly better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Direction::Higher => a > b,
-            Direction::Lower => a < b,
-        }
-    }
-
-    /// The worst possible value: what a trial without a result counts as.
-    pub fn worst(self) -> f64 {
-        match self {
-            Direction::Higher => f64::NEG_INFINITY,
-            Direction::Lower => f64::INFINITY,
-        }
-    }
-}
+pub use ganbench_spec::Direction;
 
 /// One point of a best-so-far curve: the distribution of the best result among `k` trials.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -422,6 +674,39 @@ mod tests {
     }
 
     #[test]
+    fn both_exact_computations_agree_without_ties() {
+        // The Gaussian-binomial distribution of U and the counting over tie groups (here all
+        // of size 1) are two computations of one distribution.
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for (n1, n2) in [(1, 1), (2, 5), (3, 3), (4, 7), (6, 6), (9, 4)] {
+            let mut pool: Vec<f64> = (0..n1 + n2).map(|i| i as f64).collect();
+            for _ in 0..5 {
+                for i in (1..pool.len()).rev() {
+                    pool.swap(i, rng.random_range(0..=i));
+                }
+                let ranks = RankSums::new(&pool[..n1], &pool[n1..]).unwrap();
+                assert!(!ranks.has_ties);
+                let plain = ranks.exact().p;
+                let counted = ranks.exact_p_with_ties();
+                assert!(
+                    (plain - counted).abs() < 1e-12,
+                    "{n1} vs {n2}: {plain} {counted}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn midranks_average_ties_like_scipy_rankdata() {
+        // scipy.stats.rankdata([3, 1, 3, 2, 3]) = [4, 1, 4, 2, 4]
+        assert_eq!(
+            midranks(&[3.0, 1.0, 3.0, 2.0, 3.0]),
+            [4.0, 1.0, 4.0, 2.0, 4.0]
+        );
+        assert!(midranks(&[]).is_empty());
+    }
+
+    #[test]
     fn holm_matches_a_hand_computation() {
         // Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, max(0.04·1, 0.06) = 0.06.
         let adjusted = holm(&[0.01, 0.04, 0.03, 0.005]);
@@ -449,6 +734,28 @@ mod tests {
         let half = 1.96 * (2.0 / 12.0 / 400.0f64).sqrt();
         assert!((lo - (0.5 - half)).abs() < 0.006, "{lo}");
         assert!((hi - (0.5 + half)).abs() < 0.006, "{hi}");
+    }
+
+    #[test]
+    fn the_bootstrap_interval_covers_the_true_difference_about_as_often_as_it_says() {
+        // 400 experiments: 20 normal values against 20 shifted by 0.5. A 95% interval should
+        // contain 0.5 in about 95% of them; the percentile bootstrap runs a little short with
+        // 20 values (about 93%). 400 experiments put the count within ±2.5 points (2σ).
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut normal = || {
+            let (u, v): (f64, f64) = (rng.random(), rng.random());
+            (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let experiments = 400;
+        let mut covered = 0;
+        for e in 0..experiments {
+            let x: Vec<f64> = (0..20).map(|_| normal() + 0.5).collect();
+            let y: Vec<f64> = (0..20).map(|_| normal()).collect();
+            let (lo, hi) = bootstrap_mean_difference(&x, &y, 0.95, 1000, e).unwrap();
+            covered += usize::from(lo <= 0.5 && 0.5 <= hi);
+        }
+        let rate = covered as f64 / experiments as f64;
+        assert!((0.89..=0.98).contains(&rate), "coverage {rate}");
     }
 
     #[test]

@@ -9,15 +9,18 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
+use ganbench_plugin_api::probe::{describe_exit, signal_name};
 use ganbench_plugin_api::Metrics;
 use ganbench_store::{
-    RunId, Status, Store, StoreError, Writer, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
+    RunId, Status, Store, StoreError, Writer, KILLED_EVENT, RECONSTRUCTIONS_ARTIFACT,
+    SAMPLES_ARTIFACT,
 };
 use serde::Serialize;
 
@@ -95,6 +98,9 @@ pub struct SweepReport {
     pub interrupted: usize,
     /// Trials another live `ganbench run` process was training; left to it.
     pub busy_elsewhere: usize,
+    /// Trials that another process finished (or ended as diverged or failed) after this one
+    /// planned them; their results are kept and they were not trained again.
+    pub done_elsewhere: usize,
     /// Trials not started because the sweep was stopped.
     pub not_started: usize,
 }
@@ -113,10 +119,84 @@ pub enum SweepError {
 /// plugin directories as the parent.
 pub type SpawnWorker<'a> = &'a dyn Fn() -> Command;
 
+/// How long workers get to checkpoint and stop after the first Ctrl-C or SIGTERM, unless the
+/// caller chooses otherwise ([`Control::grace`]). A step of the image models takes well under a
+/// second and a checkpoint a few; an evaluation on many samples can take tens of seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// How many times one run's worker may be killed from outside (SIGKILL — the out-of-memory
+/// killer's signal —, or SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGXCPU that it did not survive) and
+/// be left `interrupted` to resume. The kill that reaches this number fails the run instead, so a
+/// trial that the out-of-memory killer ends every time does not loop forever. `--retry-failed`
+/// starts the count over.
+pub const MAX_KILLS: u32 = 3;
+
+/// Stop requests from outside (Ctrl-C, SIGTERM), counted: the first lets the workers checkpoint
+/// and stop within [`Control::grace`], a second kills them at once. Shared with a signal handler.
+#[derive(Debug, Default)]
+pub struct StopRequests(AtomicU32);
+
+impl StopRequests {
+    /// Records one request (call it from the signal handler).
+    pub fn request(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests so far.
+    pub fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// True once the sweep was asked to stop.
+    pub fn requested(&self) -> bool {
+        self.count() > 0
+    }
+}
+
+/// How a sweep's parent supervises its workers: stop requests from outside, the grace period,
+/// the per-trial time limit, and which failed runs it trains again.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Ctrl-C / SIGTERM requests, shared with the signal handler.
+    pub stop: Arc<StopRequests>,
+    /// After the first stop request, workers still alive after this long are killed (their runs
+    /// are left `interrupted`).
+    pub grace: Duration,
+    /// A worker that trains one trial for longer than this is killed and its run `failed` ("timed
+    /// out"); the sweep goes on. Measured per worker process, so a resumed trial gets the full
+    /// time again.
+    pub timeout: Option<Duration>,
+    /// Failed runs that failed at or before this time (unix ms) are trained again
+    /// (`--retry-failed`; see [`Store::claim_run`]); `None`: failed runs are left alone.
+    pub retry_failed_before: Option<i64>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            stop: Arc::default(),
+            grace: DEFAULT_GRACE,
+            timeout: None,
+            retry_failed_before: None,
+        }
+    }
+}
+
 enum Report {
     Line(WorkerMessage),
     Garbled(String),
     Eof,
+}
+
+/// Why the parent killed a worker: decides the run's status, whatever signal the kill shows.
+#[derive(Debug, Clone, Copy)]
+enum KilledBy {
+    /// It trained longer than [`Control::timeout`].
+    Timeout(Duration),
+    /// It had not stopped when the grace period after a stop request ran out.
+    Grace(Duration),
+    /// A second stop request.
+    SecondStop,
 }
 
 struct Active {
@@ -126,39 +206,88 @@ struct Active {
     stderr: mpsc::Receiver<Vec<String>>,
     last_step: u64,
     end: Option<(Status, u64, Option<String>)>,
+    started: Instant,
+    killed_by: Option<KilledBy>,
+}
+
+impl Active {
+    /// SIGKILL, remembering why; later reasons do not overwrite the first.
+    fn kill(&mut self, why: KilledBy) {
+        if self.killed_by.is_none() {
+            self.killed_by = Some(why);
+            // Fails only when the process is already gone, which its EOF will report.
+            let _ = self.child.kill();
+        }
+    }
 }
 
 /// Runs `trials` on the worker `slots`, one worker process per trial. Returns when all are done,
-/// or — once `stop` is set — when the running ones have checkpointed and stopped.
+/// or — once `control.stop` has a request — when the running ones have checkpointed and stopped
+/// (or were killed: after `control.grace`, or at once on a second request).
 ///
-/// A trial that fails (its plugin returns an error, e.g. the GPU ran out of memory, or its worker
-/// dies) is recorded `failed` with the message, and the sweep goes on with the next trial.
+/// Each trial is first claimed in the store; one that another process is training or has ended
+/// since it was planned is skipped (counted in [`SweepReport::busy_elsewhere`] and
+/// [`SweepReport::done_elsewhere`]), so several processes on one database divide the work.
+///
+/// How a trial ends:
+/// - its worker reports an outcome: finished, diverged, stopped (`interrupted`) or failed (the
+///   plugin returned an error or panicked, e.g. the GPU ran out of memory);
+/// - its worker dies without one: killed from outside (SIGKILL, SIGTERM, …: the out-of-memory
+///   killer, an administrator) → `interrupted`, resumable, until the [`MAX_KILLS`]th time → `failed`;
+///   any other death (SIGSEGV, SIGABRT, an exit without an outcome) → `failed` at once, with the
+///   tail of its stderr;
+/// - the parent kills it: after `control.timeout` → `failed` ("timed out"); at the end of the
+///   grace period or on a second stop request → `interrupted`.
+///
+/// The sweep goes on with the next trial in every case.
 pub fn execute(
     store: &Store,
     writer: &Writer,
     trials: Vec<PlannedTrial>,
     placement: &Slots,
     spawn: SpawnWorker<'_>,
-    stop: &AtomicBool,
+    control: &Control,
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepReport, SweepError> {
+    let stop = &control.stop;
     let mut queue: VecDeque<PlannedTrial> = trials.into();
     let mut slots: Vec<Option<Active>> = (0..placement.len()).map(|_| None).collect();
     let (tx, rx) = mpsc::channel::<(usize, Report)>();
     let mut report = SweepReport::default();
     let pid = std::process::id();
     let host = ganbench_store::host_name();
-    let mut stopping = false;
+    let mut stopping_since: Option<Instant> = None;
 
     loop {
-        if stop.load(Ordering::Relaxed) && !stopping {
-            stopping = true;
+        if stop.requested() && stopping_since.is_none() {
+            stopping_since = Some(Instant::now());
             // Closing a worker's stdin is its signal to checkpoint and stop.
             for a in slots.iter_mut().flatten() {
                 a.stdin = None;
             }
         }
-        if !stopping {
+        if let Some(since) = stopping_since {
+            let why = if stop.count() >= 2 {
+                Some(KilledBy::SecondStop)
+            } else if since.elapsed() >= control.grace {
+                Some(KilledBy::Grace(control.grace))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                for a in slots.iter_mut().flatten() {
+                    a.kill(why);
+                }
+            }
+        }
+        if let Some(limit) = control.timeout {
+            for a in slots.iter_mut().flatten() {
+                if a.started.elapsed() >= limit {
+                    a.kill(KilledBy::Timeout(limit));
+                }
+            }
+        }
+        if stopping_since.is_none() {
             for (slot, entry) in slots.iter_mut().enumerate() {
                 while entry.is_none() {
                     let Some(mut trial) = queue.pop_front() else {
@@ -167,9 +296,13 @@ pub fn execute(
                     if let Some(device) = placement.device(slot) {
                         trial.task.config.device = device.to_string();
                     }
-                    match store.claim_run(trial.run, pid, &host) {
+                    match store.claim_run(trial.run, pid, &host, control.retry_failed_before) {
                         Err(StoreError::AlreadyRunning { .. }) => {
                             report.busy_elsewhere += 1;
+                            continue;
+                        }
+                        Err(StoreError::RunEnded { .. }) => {
+                            report.done_elsewhere += 1;
                             continue;
                         }
                         other => other?,
@@ -196,16 +329,11 @@ pub fn execute(
             }
             Report::Eof => {
                 let mut active = slots[slot].take().expect("active");
-                let status = active.child.wait().map_err(SweepError::Spawn)?;
-                let (status, step, error) = active.end.take().unwrap_or_else(|| {
-                    // The stderr reader finishes once the dead worker's pipe closes.
-                    let tail = active.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-                    let message = format!(
-                        "worker process ended ({status}) without reporting an outcome; last output:\n{}",
-                        tail.join("\n")
-                    );
-                    (Status::Failed, active.last_step, Some(message))
-                });
+                let exit = active.child.wait().map_err(SweepError::Spawn)?;
+                let (status, step, error) = match active.end.take() {
+                    Some(end) => end,
+                    None => ended_without_outcome(store, writer, &mut active, exit)?,
+                };
                 writer.finish_run(active.trial.run, status, step, error.as_deref())?;
                 writer.flush()?;
                 if status == Status::Finished {
@@ -225,6 +353,108 @@ pub fn execute(
     report.not_started = queue.len();
     writer.flush()?;
     Ok(report)
+}
+
+/// The status of a trial whose worker exited without reporting an outcome (see [`execute`]).
+fn ended_without_outcome(
+    store: &Store,
+    writer: &Writer,
+    active: &mut Active,
+    exit: ExitStatus,
+) -> Result<(Status, u64, Option<String>), SweepError> {
+    let step = active.last_step;
+    let (status, message) = match active.killed_by {
+        Some(KilledBy::Timeout(limit)) => (
+            Status::Failed,
+            format!(
+                "timed out after {} (the sweep's `timeout`); its worker was killed at step {step}",
+                seconds(limit)
+            ),
+        ),
+        Some(KilledBy::Grace(grace)) => (
+            Status::Interrupted,
+            format!(
+                "did not stop within the {} grace period after the stop request; its worker was \
+                 killed, and the run resumes from its last checkpoint",
+                seconds(grace)
+            ),
+        ),
+        Some(KilledBy::SecondStop) => (
+            Status::Interrupted,
+            "stopped at once by a second Ctrl-C; its worker was killed, and the run resumes from \
+             its last checkpoint"
+                .to_string(),
+        ),
+        None => match exit.signal().filter(|s| killed_from_outside(*s)) {
+            Some(signal) => {
+                let run = active.trial.run;
+                writer.event(
+                    run,
+                    KILLED_EVENT,
+                    &format!("worker killed by {} at step {step}", signal_name(signal)),
+                )?;
+                writer.flush()?;
+                let kills = store.kills_since_failure(run)?;
+                if kills >= MAX_KILLS {
+                    (
+                        Status::Failed,
+                        format!(
+                            "its worker was killed from outside {kills} times (the last by {}); \
+                             if that is the out-of-memory killer, use a smaller batch or model or \
+                             fewer --jobs, then train it again with `ganbench run --retry-failed`",
+                            signal_name(signal)
+                        ),
+                    )
+                } else {
+                    (
+                        Status::Interrupted,
+                        format!(
+                            "its worker was killed by {} (the out-of-memory killer, or another \
+                             process); running the sweep again resumes it from its last \
+                             checkpoint (kill {kills} of at most {MAX_KILLS})",
+                            signal_name(signal)
+                        ),
+                    )
+                }
+            }
+            None => {
+                // The stderr reader finishes once the dead worker's pipe closes.
+                let tail = active
+                    .stderr
+                    .recv_timeout(Duration::from_secs(5))
+                    .unwrap_or_default();
+                (
+                    Status::Failed,
+                    format!(
+                        "worker process {} without reporting an outcome; last output:\n{}",
+                        describe_exit(exit),
+                        tail.join("\n")
+                    ),
+                )
+            }
+        },
+    };
+    Ok((status, step, Some(message)))
+}
+
+/// Signals that another process or the kernel sends (the out-of-memory killer's SIGKILL, a
+/// scheduler's SIGTERM or SIGXCPU, a closed terminal's SIGHUP, the keyboard's SIGINT and SIGQUIT),
+/// as opposed to those a crashing plugin raises itself (SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE…).
+fn killed_from_outside(signal: i32) -> bool {
+    [
+        libc::SIGKILL,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGXCPU,
+    ]
+    .contains(&signal)
+}
+
+/// `90 s`, `2.5 s`: a duration as users wrote it, in seconds.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 fn start(
@@ -284,6 +514,8 @@ fn start(
         stderr: err_rx,
         last_step: committed,
         end: None,
+        started: Instant::now(),
+        killed_by: None,
     })
 }
 
@@ -539,7 +771,7 @@ esac
             trials,
             &Slots::gpus(&[0, 1], 2),
             &spawn,
-            &AtomicBool::new(false),
+            &Control::default(),
             &mut Quiet,
         )
         .unwrap();

@@ -372,6 +372,9 @@ fn reconstruction_pairs(
     Ok(Some(Samples { data, shape }))
 }
 
+/// Suffix of the metrics computed on the averaged generator's samples (`modes_ema`, `fid_ema`).
+pub const AVERAGED_SUFFIX: &str = "_ema";
+
 fn evaluate(
     trainer: &mut TrainerHandle,
     plan: &TrialPlan,
@@ -379,7 +382,25 @@ fn evaluate(
     images: Option<&ImageReference<'_>>,
     held_out: Batch<'_>,
 ) -> Result<(Metrics, Samples), TrialError> {
-    let samples = trainer.sample(plan.eval_samples, eval_seed(plan.config.seed))?;
+    let seed = eval_seed(plan.config.seed);
+    let samples = trainer.sample(plan.eval_samples, seed)?;
+    let mut metrics = sample_metrics(&samples, toy, images)?;
+    metrics.extend(trainer.evaluate(held_out)?);
+    // A model that averages its generator's weights: the same metrics on the average's samples
+    // (same latents), so reports show what averaging buys.
+    if let Some(averaged) = trainer.sample_averaged(plan.eval_samples, seed)? {
+        let m = sample_metrics(&averaged, toy, images)?;
+        metrics.extend(m.into_iter().map(|(k, v)| (k + AVERAGED_SUFFIX, v)));
+    }
+    Ok((metrics, samples))
+}
+
+/// The sample-quality metrics of generated samples: toy mode metrics or image metrics.
+fn sample_metrics(
+    samples: &Samples,
+    toy: Option<&(Vec<[f64; 2]>, f64)>,
+    images: Option<&ImageReference<'_>>,
+) -> Result<Metrics, TrialError> {
     let mut metrics: Metrics = Vec::new();
     if let Some((centres, std)) = toy {
         let m = ganbench_metrics::mode_metrics_rows(&samples.data, centres, *std)
@@ -387,10 +408,9 @@ fn evaluate(
         metrics.extend(m.named().iter().map(|(k, v)| (k.to_string(), *v)));
     }
     if let Some(images) = images {
-        metrics.extend(images.scores(&samples)?);
+        metrics.extend(images.scores(samples)?);
     }
-    metrics.extend(trainer.evaluate(held_out)?);
-    Ok((metrics, samples))
+    Ok(metrics)
 }
 
 fn save(
@@ -420,5 +440,122 @@ fn ckpt_err(path: &Path, message: impl ToString) -> TrialError {
     TrialError::Checkpoint {
         path: path.into(),
         message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ganbench_plugin_api::{
+        export_plugin, Batch, Metrics, ParamSpec, Plugin, PluginResult, Registry, Samples, Trainer,
+        TrialConfig,
+    };
+
+    use super::*;
+
+    /// A plugin without candle whose raw samples all sit at the origin (no ring8 mode) and whose
+    /// averaged samples sit exactly on the ring's centres (every mode, all high quality).
+    struct Averaging;
+
+    struct AveragingTrainer {
+        centres: Vec<[f64; 2]>,
+    }
+
+    impl Plugin for Averaging {
+        const NAME: &'static str = "averaging";
+        const VERSION: &'static str = "0";
+        fn params() -> Vec<ParamSpec> {
+            Vec::new()
+        }
+        fn create(_: &TrialConfig) -> PluginResult<Box<dyn Trainer>> {
+            let ring = ganbench_data::open("ring8")?;
+            let centres = ring.as_toy().unwrap().centres().to_vec();
+            Ok(Box::new(AveragingTrainer { centres }))
+        }
+    }
+
+    impl Trainer for AveragingTrainer {
+        fn rows_per_step(&self) -> usize {
+            4
+        }
+        fn train_step(&mut self, _: Batch<'_>) -> PluginResult<Metrics> {
+            Ok(vec![("loss".into(), 0.0)])
+        }
+        fn sample(&mut self, n: usize, _: u64) -> PluginResult<Samples> {
+            Ok(Samples {
+                data: vec![0.0; 2 * n],
+                shape: vec![n, 2],
+            })
+        }
+        fn sample_averaged(&mut self, n: usize, _: u64) -> PluginResult<Option<Samples>> {
+            let data = (0..n)
+                .flat_map(|i| self.centres[i % self.centres.len()].map(|v| v as f32))
+                .collect();
+            Ok(Some(Samples {
+                data,
+                shape: vec![n, 2],
+            }))
+        }
+        fn save(&self, _: &Path) -> PluginResult<()> {
+            Ok(())
+        }
+        fn load(&mut self, _: &Path) -> PluginResult<()> {
+            Ok(())
+        }
+        fn describe(&self) -> Description {
+            Description::default()
+        }
+    }
+
+    export_plugin!(Averaging, build_id = "runner-test");
+
+    #[test]
+    fn evaluations_score_the_averaged_generator_under_ema_names() {
+        let mut registry = Registry::new("runner-test");
+        registry.add_builtin(declaration()).unwrap();
+        let plugin = registry.get("averaging").unwrap();
+        let plan = TrialPlan {
+            config: TrialConfig {
+                params: Default::default(),
+                seed: 0,
+                device: "cpu".into(),
+                data_shape: vec![2],
+            },
+            steps: 4,
+            eval_every: 2,
+            eval_samples: 800,
+            checkpoint_every: 0,
+        };
+        let mut evals: Vec<(u64, Metrics)> = Vec::new();
+        let mut observer = |event: Event<'_>| {
+            if let Event::Eval { step, metrics, .. } = event {
+                evals.push((step, metrics.clone()));
+            }
+            Control::Continue
+        };
+        let dataset = ganbench_data::open("ring8").unwrap();
+        run_trial(&plugin, &plan, dataset, None, None, &mut observer).unwrap();
+        assert_eq!(evals.len(), 2);
+        for (step, m) in &evals {
+            let names: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "modes",
+                    "high_quality",
+                    "reverse_kl",
+                    "modes_ema",
+                    "high_quality_ema",
+                    "reverse_kl_ema"
+                ],
+                "step {step}"
+            );
+            let value = |k: &str| m.iter().find(|(n, _)| n == k).unwrap().1;
+            // The raw samples cover no mode; the average's cover all 8, evenly.
+            assert_eq!((value("modes"), value("high_quality")), (0.0, 0.0));
+            assert_eq!((value("modes_ema"), value("high_quality_ema")), (8.0, 1.0));
+            assert!(value("reverse_kl_ema").abs() < 1e-12);
+        }
     }
 }

@@ -143,7 +143,7 @@ fn main() {
                 gan_trainer(
                     &GanDefaults::default(),
                     &dc,
-                    Box::new(loss::LeastSquares),
+                    Box::new(loss::LeastSquares::default()),
                     None,
                     false,
                 ),

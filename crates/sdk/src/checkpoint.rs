@@ -207,6 +207,16 @@ impl Stateful for Adam {
     }
 }
 
+impl Stateful for Box<dyn Optimizer> {
+    fn save_state(&self, ck: &mut Checkpoint, prefix: &str) -> Result<()> {
+        save_optimizer(self.as_ref(), ck, prefix)
+    }
+
+    fn load_state(&mut self, ck: &Checkpoint, prefix: &str) -> Result<()> {
+        Ok(self.set_state(&ck.tensors_under(prefix))?)
+    }
+}
+
 impl Stateful for Sgd {
     fn save_state(&self, ck: &mut Checkpoint, prefix: &str) -> Result<()> {
         save_optimizer(self, ck, prefix)

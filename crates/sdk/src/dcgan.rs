@@ -25,8 +25,8 @@ use candle_core::{DType, Module, ModuleT, Result, Shape, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::{
-    Activation, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Linear,
-    Network,
+    Activation, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
+    FeatureNetwork, Linear, Network,
 };
 use crate::spectral::{SnConv2d, SnLinear};
 use crate::{init, SeededRng, Vars};
@@ -365,6 +365,10 @@ pub struct ConvDiscriminatorConfig {
     /// Width of the final linear layer (1 for a GAN discriminator).
     pub outputs: usize,
     pub init: ConvInit,
+    /// Groups of this many rows whose [`minibatch_stddev`](crate::nn::minibatch_stddev) map is
+    /// appended as one more channel before the final linear layer (0: none).
+    #[serde(default)]
+    pub minibatch_std: usize,
 }
 
 enum ConvLayer {
@@ -419,7 +423,7 @@ impl ConvDiscriminator {
             cin = cout;
         }
         let base = c.image.base();
-        let features = cin * base * base;
+        let features = (cin + usize::from(c.minibatch_std > 0)) * base * base;
         let vs = vars.pp("fc");
         let (w, b) = parameters(
             &vs,
@@ -463,23 +467,56 @@ impl ConvDiscriminator {
     }
 }
 
-impl ModuleT for ConvDiscriminator {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+impl ConvDiscriminator {
+    /// The forward pass; with `keep = Some(l)`, also the (flattened) activations of conv layer `l`.
+    fn run(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        keep: Option<usize>,
+    ) -> Result<(Option<Tensor>, Tensor)> {
         let c = &self.config;
         let n = xs.dim(0)?;
         let mut x = xs.reshape((n, c.image.channels, c.image.size, c.image.size))?;
-        for (conv, norm) in &self.convs {
+        let mut kept = None;
+        for (i, (conv, norm)) in self.convs.iter().enumerate() {
             x = match conv {
                 ConvLayer::Plain(l) => l.forward(&x)?,
                 ConvLayer::Spectral(l) => l.forward_t(&x, train)?,
             };
             x = normalize_activate(x, norm.as_ref(), c.activation, train)?;
+            if keep == Some(i + 1) {
+                kept = Some(x.flatten_from(1)?);
+            }
+        }
+        if c.minibatch_std > 0 {
+            x = crate::nn::minibatch_stddev(&x, c.minibatch_std)?;
         }
         let x = x.flatten_from(1)?;
-        match &self.fc {
-            DenseLayer::Plain(l) => l.forward(&x),
-            DenseLayer::Spectral(l) => l.forward_t(&x, train),
-        }
+        let out = match &self.fc {
+            DenseLayer::Plain(l) => l.forward(&x)?,
+            DenseLayer::Spectral(l) => l.forward_t(&x, train)?,
+        };
+        Ok((kept, out))
+    }
+}
+
+impl ModuleT for ConvDiscriminator {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.run(xs, train, None)?.1)
+    }
+}
+
+impl FeatureNetwork for ConvDiscriminator {
+    /// The conv layers (one per halving of the image side).
+    fn hidden_layers(&self) -> usize {
+        self.convs.len()
+    }
+
+    fn forward_features(&self, xs: &Tensor, layer: usize, train: bool) -> Result<(Tensor, Tensor)> {
+        crate::nn::check_feature_layer(layer, self.hidden_layers())?;
+        let (kept, out) = self.run(xs, train, Some(layer))?;
+        Ok((kept.expect("a conv layer's activations were kept"), out))
     }
 }
 
@@ -491,8 +528,12 @@ impl Network for ConvDiscriminator {
             let side = c.image.size >> (i + 1);
             s += &format!("→{}×{side}×{side}", c.channels << i);
         }
+        let mbstd = match c.minibatch_std {
+            0 => String::new(),
+            g => format!(", minibatch std over {g}"),
+        };
         format!(
-            "{s}→{} ({}, {})",
+            "{s}→{} ({}, {}{mbstd})",
             c.outputs,
             c.activation.name(),
             c.normalization.name()

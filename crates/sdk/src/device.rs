@@ -253,7 +253,8 @@ mod cuda {
             ..CudaReport::default()
         };
         let mut driver_version: c_int = 0;
-        // SAFETY: a plain out-parameter call; it needs no cuInit.
+        // SAFETY: cuDriverGetVersion writes one int through its pointer, here a live local; it is
+        // valid before cuInit and takes no handle.
         if unsafe { sys::cuDriverGetVersion(&mut driver_version) } == sys::CUresult::CUDA_SUCCESS {
             report.driver = Some(cuda_version(driver_version));
         }
@@ -285,8 +286,10 @@ mod cuda {
             };
         };
         let name = result::device::get_name(dev).unwrap_or_else(|e| format!("? ({})", code(&e)));
-        // SAFETY: `dev` came from cuDeviceGet.
+        // SAFETY: `dev` is a device handle that cuDeviceGet just returned (after `device_count`
+        // initialized the driver), which is all cuDeviceTotalMem needs; it writes into a local.
         let memory_bytes = unsafe { result::device::total_mem(dev) }.unwrap_or(0) as u64;
+        // SAFETY: as for `total_mem`: a valid `dev` and a valid attribute enum, result by value.
         let attribute = |a| unsafe { result::device::get_attribute(dev, a) }.ok();
         let compute_capability = match (
             attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
@@ -335,16 +338,20 @@ mod cuda {
             1 => cublaslt::sys::libraryPropertyType::MINOR_VERSION,
             _ => cublaslt::sys::libraryPropertyType::PATCH_LEVEL,
         };
-        // SAFETY (all calls below): version queries with out-parameters; no handle needed.
+        // Each call below is a version query that writes ints through pointers to live locals and
+        // needs no handle or initialization.
         let versions: Vec<(&str, Option<String>)> = vec![
             ("libcuda", {
                 let mut v: c_int = 0;
+                // SAFETY: writes one int into the live local `v`; valid before cuInit.
                 (unsafe { sys::cuDriverGetVersion(&mut v) } == sys::CUresult::CUDA_SUCCESS)
                     .then(|| cuda_version(v))
             }),
             ("libcudart", None),
             (
                 "libcublas",
+                // SAFETY: writes one int through `out`, a `&mut c_int` of `property`; the
+                // property enum is one of the three valid values; no cuBLAS handle is needed.
                 property(&|i, out| unsafe {
                     cublas::sys::cublasGetProperty(lib_property(i), out)
                         == cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS
@@ -352,6 +359,8 @@ mod cuda {
             ),
             (
                 "libcublasLt",
+                // SAFETY: as for cublasGetProperty: one int through a `&mut c_int`, a valid enum,
+                // no handle.
                 property(&|i, out| unsafe {
                     cublaslt::sys::cublasLtGetProperty(lt_property(i), out)
                         == cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS
@@ -359,12 +368,14 @@ mod cuda {
             ),
             ("libcurand", {
                 let mut v: c_int = 0;
+                // SAFETY: writes one int into the live local `v`; no generator is needed.
                 (unsafe { curand::sys::curandGetVersion(&mut v) }
                     == curand::sys::curandStatus::CURAND_STATUS_SUCCESS)
                     .then(|| format!("{}.{}.{}", v / 1000, (v % 1000) / 100, v % 100))
             }),
             ("libnvrtc", {
                 let (mut major, mut minor): (c_int, c_int) = (0, 0);
+                // SAFETY: writes one int into each of the live locals `major` and `minor`.
                 (unsafe { nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
                     == nvrtc::sys::nvrtcResult::NVRTC_SUCCESS)
                     .then(|| format!("{major}.{minor}"))

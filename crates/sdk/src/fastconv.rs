@@ -456,8 +456,11 @@ mod avx512 {
             for ox in (0..ow).step_by(8) {
                 let r = (ow - ox).min(8);
                 let span = first(2 * r - 1);
-                // SAFETY: `rows` checked that plane[origin + 2·oy·wp + 2·(ox + r − 1)] is in
-                // bounds, and the masks touch no lane past it; dst has oh·ow values.
+                // SAFETY: AVX-512F is present (this function's contract). The masked load reads
+                // only the 2r − 1 lanes of `span`, the last at plane[origin + 2·oy·wp + 2·(ox +
+                // r − 1)], which `rows` checked is inside `plane`; the masked store writes r lanes
+                // at dst[oy·ow + ox..], ending at or before oy·ow + ow ≤ oh·ow = dst.len().
+                // loadu/storeu need no alignment beyond f32's.
                 unsafe {
                     let v = _mm512_maskz_loadu_ps(
                         span,
@@ -487,7 +490,11 @@ mod avx512 {
             for ox in (0..ow).step_by(8) {
                 let r = (ow - ox).min(8);
                 let span = first(2 * r - 1);
-                // SAFETY: as in read_window_s2; odd lanes get + 0 and are stored back unchanged.
+                // SAFETY: AVX-512F is present (this function's contract). The load of `src` reads
+                // r lanes ending at oy·ow + ox + r ≤ oh·ow = src.len(); the load and store of
+                // `plane` touch only the lanes of `span`, inside `plane` by `rows`'s check (as in
+                // read_window_s2); `plane` is a `&mut`, so nothing else sees the write. Odd lanes
+                // get + 0 and are stored back unchanged.
                 unsafe {
                     let v = _mm512_maskz_loadu_ps(first(r), src.as_ptr().add(oy * ow + ox));
                     let spread = _mm512_maskz_expand_ps(EVEN & span, v);
@@ -557,8 +564,10 @@ pub(crate) fn matmul<T: Element>(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every index the product touches inside the slices, and
-    // dst does not alias lhs or rhs (it is a distinct &mut).
+    // SAFETY: gemm reads lhs at i·rs + j·cs for i < m, j < k (and rhs likewise for k × n) and
+    // writes dst at i·n + j for i < m, j < n: the asserts above keep all of these inside their
+    // slices. dst does not alias lhs or rhs (it is a distinct `&mut`) and is initialized, as
+    // `accumulate` reads it. No alignment beyond the element type's is required.
     unsafe {
         gemm::gemm(
             m,

@@ -36,9 +36,11 @@ use crate::dcgan::{
     ConvDiscriminator, ConvDiscriminatorConfig, ConvGenerator, ConvGeneratorConfig, ConvInit,
     ImageShape, Normalization,
 };
-use crate::loss::GanLoss;
+use crate::ema::Ema;
+use crate::fixes::{self, GanFixes};
+use crate::loss::{GanLoss, OneSidedLabelSmoothing};
 use crate::nn::{Activation, Mlp, MlpConfig, Network};
-use crate::optim::{Adam, AdamConfig, Optimizer};
+use crate::optim::{clip_grad_norm, AdamConfig, Optimizer, OptimizerKind};
 use crate::rng::{stream, SeededRng};
 use crate::{Error, Result, Vars};
 
@@ -48,6 +50,11 @@ pub trait Regularizer: Send + Sync {
     fn name(&self) -> String;
     /// The metric under which the term's value is reported, e.g. `gp`.
     fn metric(&self) -> &'static str;
+    /// Lazy regularization (Karras et al. 2020): the term is computed every `interval`-th critic
+    /// update only, and the trainer multiplies it by `interval` then. 1: every update.
+    fn interval(&self) -> u64 {
+        1
+    }
     /// The (weighted) term to add to the critic's loss. `critic` is the discriminator as used
     /// within the current update; `real` and `fake` are this update's batches.
     fn critic_penalty(
@@ -75,6 +82,8 @@ pub struct GanDefaults {
     pub d_activation: &'static str,
     /// `Dcgan`'s base width.
     pub channels: i64,
+    /// The `optimizer` parameter's default: `adam`, `sgd` or `rmsprop`.
+    pub optimizer: &'static str,
 }
 
 impl Default for GanDefaults {
@@ -94,74 +103,98 @@ impl Default for GanDefaults {
             g_activation: "relu",
             d_activation: "leaky_relu",
             channels: 32,
+            optimizer: "adam",
         }
     }
 }
 
-/// The parameters every GAN plugin accepts, with the given defaults. Ranges for learning rates
-/// and β₁ cover the wide search ranges of Lucic et al. (2018).
+/// The parameters every GAN plugin accepts, with the given defaults, grouped for
+/// `ganbench plugins` ([`fixes::group`]): the model, its optimization, and the stability fixes
+/// of [`fixes::param_specs`] (all off by default). Ranges for learning rates and β₁ cover the
+/// wide search ranges of Lucic et al. (2018).
 pub fn param_specs(d: &GanDefaults) -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::float("lr_g", d.lr_g, 1e-6, 1.0, "generator learning rate (Adam)"),
-        ParamSpec::float(
-            "lr_d",
-            d.lr_d,
-            1e-6,
-            1.0,
-            "discriminator learning rate (Adam)",
-        ),
-        ParamSpec::float("beta1", d.beta1, 0.0, 0.999, "Adam β₁, both networks"),
-        ParamSpec::float("beta2", d.beta2, 0.0, 0.9999, "Adam β₂, both networks"),
-        ParamSpec::int(
-            "batch_size",
-            d.batch_size,
-            1,
-            65_536,
-            "rows per discriminator or generator update",
-        ),
+    use fixes::group::{MODEL, OPTIMIZATION};
+    let mut specs = vec![
         ParamSpec::int(
             "latent_dim",
             d.latent_dim,
             1,
             4096,
             "dimension of the generator's Gaussian noise",
-        ),
+        )
+        .in_group(MODEL),
         ParamSpec::int(
             "hidden",
             d.hidden,
             1,
             8192,
             "units per hidden layer, both networks",
-        ),
-        ParamSpec::int("layers", d.layers, 1, 16, "hidden layers per network"),
+        )
+        .in_group(MODEL),
+        ParamSpec::int("layers", d.layers, 1, 16, "hidden layers per network").in_group(MODEL),
+        ParamSpec::choice(
+            "g_activation",
+            d.g_activation,
+            &Activation::NAMES[..4],
+            "generator hidden activation",
+        )
+        .in_group(MODEL),
+        ParamSpec::choice(
+            "d_activation",
+            d.d_activation,
+            &Activation::NAMES[..4],
+            "discriminator hidden activation",
+        )
+        .in_group(MODEL),
+        ParamSpec::choice(
+            "g_output",
+            "none",
+            &["none", "tanh"],
+            "Mlp generator output activation (tanh for data in [-1, 1]; Dcgan always ends in tanh)",
+        )
+        .in_group(MODEL),
+        arch_spec(),
+        channels_spec(d.channels),
+        ParamSpec::float(
+            "lr_g",
+            d.lr_g,
+            1e-6,
+            1.0,
+            "generator learning rate, any optimizer (two time-scale updates, TTUR: Heusel et al. \
+             2017 give the discriminator the larger rate, e.g. lr_d 4e-4 with lr_g 1e-4)",
+        )
+        .in_group(OPTIMIZATION),
+        ParamSpec::float(
+            "lr_d",
+            d.lr_d,
+            1e-6,
+            1.0,
+            "discriminator learning rate, any optimizer (see lr_g for TTUR)",
+        )
+        .in_group(OPTIMIZATION),
+        ParamSpec::float("beta1", d.beta1, 0.0, 0.999, "Adam β₁, both networks")
+            .in_group(OPTIMIZATION),
+        ParamSpec::float("beta2", d.beta2, 0.0, 0.9999, "Adam β₂, both networks")
+            .in_group(OPTIMIZATION),
+        ParamSpec::int(
+            "batch_size",
+            d.batch_size,
+            1,
+            65_536,
+            "rows per discriminator or generator update",
+        )
+        .in_group(OPTIMIZATION),
         ParamSpec::int(
             "n_critic",
             d.n_critic,
             1,
             100,
             "discriminator updates per generator update",
-        ),
-        ParamSpec::choice(
-            "g_activation",
-            d.g_activation,
-            &Activation::NAMES[..4],
-            "generator hidden activation",
-        ),
-        ParamSpec::choice(
-            "d_activation",
-            d.d_activation,
-            &Activation::NAMES[..4],
-            "discriminator hidden activation",
-        ),
-        ParamSpec::choice(
-            "g_output",
-            "none",
-            &["none", "tanh"],
-            "Mlp generator output activation (tanh for data in [-1, 1]; Dcgan always ends in tanh)",
-        ),
-        arch_spec(),
-        channels_spec(d.channels),
-    ]
+        )
+        .in_group(OPTIMIZATION),
+    ];
+    specs.extend(fixes::param_specs(d.optimizer));
+    specs
 }
 
 /// The `arch` parameter: `Mlp` or `Dcgan` (see [`GanArch`]; the VAE takes it too).
@@ -173,6 +206,7 @@ pub fn arch_spec() -> ParamSpec {
         "networks: MLPs (hidden, layers), or DCGAN-style convolutional networks for [C, S, S] \
          images such as 1×28×28 or 3×32×32 (channels)",
     )
+    .in_group(fixes::group::MODEL)
 }
 
 /// The `channels` parameter: the DCGAN networks' base width.
@@ -185,6 +219,7 @@ pub fn channels_spec(default: i64) -> ParamSpec {
         "Dcgan: feature maps of the first discriminator conv and the last generator hidden \
          layer, doubled at every halving of the image side",
     )
+    .in_group(fixes::group::MODEL)
 }
 
 /// The `arch` parameter's value: whether the networks are convolutional, and their base width
@@ -230,8 +265,9 @@ pub fn spectral_norm_spec(default: bool) -> ParamSpec {
     ParamSpec::bool(
         "spectral_norm",
         default,
-        "spectral norm on every discriminator layer",
+        "spectral norm on every discriminator layer (Miyato et al. 2018)",
     )
+    .in_group(fixes::group::REGULARIZATION)
 }
 
 /// Everything that defines a GAN trainer's architecture and optimization.
@@ -253,24 +289,17 @@ pub struct GanConfig {
     /// Missing in checkpoints written before architectures existed: those are MLPs.
     #[serde(default)]
     pub arch: GanArch,
+    /// The stability fixes (all off in checkpoints written before they existed). The optimizer
+    /// they choose runs at `adam_g.lr` / `adam_d.lr`.
+    #[serde(default)]
+    pub fixes: GanFixes,
 }
 
 impl GanConfig {
     /// Reads the parameters declared by [`param_specs`] (and `spectral_norm` when declared).
     pub fn from_params(params: &Params, data_shape: &[usize]) -> Result<Self> {
-        let act = |name: &str| -> Result<Activation> {
-            let s = params.str(name)?;
-            Activation::parse(s)
-                .ok_or_else(|| Error::msg(format!("`{name}`: unknown activation `{s}`")))
-        };
-        let adam = |lr: f64| -> Result<AdamConfig> {
-            Ok(AdamConfig {
-                lr,
-                beta1: params.f64("beta1")?,
-                beta2: params.f64("beta2")?,
-                eps: 1e-8,
-            })
-        };
+        let act = |name: &str| Activation::from_param(params, name);
+        let adam = |lr: f64| AdamConfig::from_params(params, lr);
         if data_shape.is_empty() || data_shape.contains(&0) {
             return Err(Error::msg(format!("bad data shape {data_shape:?}")));
         }
@@ -285,6 +314,7 @@ impl GanConfig {
                 critic_batch_norm: true,
             },
         };
+        let batch_size = params.usize("batch_size")?;
         Ok(Self {
             data_shape: data_shape.to_vec(),
             latent_dim: params.usize("latent_dim")?,
@@ -293,12 +323,19 @@ impl GanConfig {
             d_activation: act("d_activation")?,
             g_output: act("g_output")?,
             spectral_norm,
-            batch_size: params.usize("batch_size")?,
+            batch_size,
             n_critic: params.usize("n_critic")?,
             adam_g: adam(params.f64("lr_g")?)?,
             adam_d: adam(params.f64("lr_d")?)?,
             arch,
+            fixes: GanFixes::from_params(params, data_shape, batch_size)?,
         })
+    }
+
+    /// Rows one discriminator or generator update draws: `batch_size` discriminator inputs of
+    /// `pac` samples each.
+    pub fn rows_per_update(&self) -> usize {
+        self.batch_size * self.fixes.pac
     }
 
     /// The same configuration with a DCGAN discriminator without batch norm (a WGAN-GP critic).
@@ -326,18 +363,20 @@ impl GanConfig {
             activation: self.g_activation,
             output_activation: self.g_output,
             spectral_norm: false,
+            minibatch_std: 0,
         }
     }
 
     /// The discriminator MLP: data (flattened) → hidden… → one logit.
     pub fn discriminator_mlp(&self) -> MlpConfig {
         MlpConfig {
-            input: self.data_len(),
+            input: self.data_len() * self.fixes.pac,
             hidden: self.hidden.clone(),
             output: 1,
             activation: self.d_activation,
             output_activation: Activation::Identity,
             spectral_norm: self.spectral_norm,
+            minibatch_std: self.fixes.minibatch_std,
         }
     }
 
@@ -377,13 +416,19 @@ impl GanConfig {
         } else {
             Normalization::None
         };
+        // Packed samples are stacked along the channels.
+        let image = self.image()?;
         Ok(Some(ConvDiscriminatorConfig {
-            image: self.image()?,
+            image: ImageShape {
+                channels: image.channels * self.fixes.pac,
+                ..image
+            },
             channels,
             normalization,
             activation: self.d_activation,
             outputs: 1,
             init: ConvInit::Dcgan,
+            minibatch_std: self.fixes.minibatch_std,
         }))
     }
 }
@@ -394,19 +439,38 @@ pub struct Model {
     pub vars: Vars,
 }
 
-/// A GAN trainer: generator, discriminator, their Adam optimizers, a loss, an optional
-/// regularizer and the training generator state.
+/// A GAN trainer: generator, discriminator, their optimizers, a loss, an optional regularizer,
+/// the stability fixes of [`GanConfig::fixes`] and the training generator states.
 pub struct GanTrainer {
     config: GanConfig,
     device: Device,
     g: Model,
     d: Model,
-    opt_g: Adam,
-    opt_d: Adam,
+    opt_g: Box<dyn Optimizer>,
+    opt_d: Box<dyn Optimizer>,
     loss: Box<dyn GanLoss>,
+    /// The plugin's own regularizer (WGAN-GP's penalty), drawing from the training generator.
     regularizer: Option<Box<dyn Regularizer>>,
+    /// The fixes' regularizers (R1, R2, DRAGAN, bCR), drawing from `fix_rng`.
+    fix_regularizers: Vec<Box<dyn Regularizer>>,
     rng: SeededRng,
+    /// The fixes' random numbers ([`stream::FIXES`]).
+    fix_rng: SeededRng,
+    /// The generator's moving average (`ema_decay`).
+    ema: Option<Ema>,
     step: u64,
+}
+
+/// What one discriminator update reports.
+struct CriticStats {
+    loss: f64,
+    penalty: f64,
+    real: f64,
+    fake: f64,
+    /// Per fix regularizer: its value, when this update computed it.
+    fix_penalties: Vec<Option<f64>>,
+    /// The gradient norm before clipping, when clipping is on.
+    grad_norm: Option<f64>,
 }
 
 impl GanTrainer {
@@ -460,7 +524,8 @@ impl GanTrainer {
 
     /// A trainer over any networks (e.g. convolutional ones): the generator maps
     /// `(n, latent_dim)` to `n` examples (any shape with `n` rows), the discriminator maps a batch
-    /// of `(n, data_shape…)` to `(n, 1)` or `(n,)` logits.
+    /// of `(n, data_shape…)` to `(n, 1)` or `(n,)` logits (with `pac > 1`, packed rows: see
+    /// [`fixes::pack`]).
     pub fn new(
         config: GanConfig,
         g: Model,
@@ -472,16 +537,29 @@ impl GanTrainer {
         if config.batch_size == 0 || config.n_critic == 0 {
             return Err(Error::msg("batch_size and n_critic must be at least 1"));
         }
-        if let (Some(reg), true) = (&regularizer, d.net.batch_statistics()) {
-            return Err(Error::msg(format!(
-                "{} needs a discriminator whose rows are independent, but {} normalizes with batch \
-                 statistics: build it without batch norm",
-                reg.name(),
-                d.net.summary()
-            )));
+        let fixes = &config.fixes;
+        fixes.check(&config.data_shape, config.batch_size)?;
+        let fix_regularizers = fixes.regularizers();
+        if d.net.batch_statistics() {
+            if let Some(reg) = regularizer.iter().chain(&fix_regularizers).next() {
+                return Err(Error::msg(format!(
+                    "{} needs a discriminator whose rows are independent, but {} normalizes with \
+                     batch statistics: build it without batch norm (e.g. spectral_norm = true)",
+                    reg.name(),
+                    d.net.summary()
+                )));
+            }
         }
-        let opt_g = Adam::new(g.vars.params(), config.adam_g)?;
-        let opt_d = Adam::new(d.vars.params(), config.adam_d)?;
+        let loss = match fixes.label_smoothing {
+            0.0 => loss,
+            s => Box::new(OneSidedLabelSmoothing::new(loss, s).map_err(Error::msg)?),
+        };
+        let opt_g = fixes.optimizer.build(g.vars.params(), config.adam_g)?;
+        let opt_d = fixes.optimizer.build(d.vars.params(), config.adam_d)?;
+        let ema = match fixes.ema {
+            Some(c) => Some(Ema::new(g.vars.params(), c)?),
+            None => None,
+        };
         Ok(Self {
             device: g.vars.device().clone(),
             config,
@@ -491,7 +569,10 @@ impl GanTrainer {
             opt_d,
             loss,
             regularizer,
+            fix_regularizers,
             rng: SeededRng::with_stream(seed, stream::TRAIN),
+            fix_rng: SeededRng::with_stream(seed, stream::FIXES),
+            ema,
             step: 0,
         })
     }
@@ -513,6 +594,11 @@ impl GanTrainer {
         &self.d
     }
 
+    /// The generator's moving average, when `ema_decay` is on.
+    pub fn ema(&self) -> Option<&Ema> {
+        self.ema.as_ref()
+    }
+
     fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let x = self.g.net.forward_t(z, train)?;
         let mut dims = vec![z.dim(0)?];
@@ -524,44 +610,87 @@ impl GanTrainer {
         self.d.net.forward_t(x, train)?.flatten_all()
     }
 
-    /// One discriminator update on `real`; returns (loss, penalty, mean real logit, mean fake logit).
-    fn critic_update(&mut self, real: &Tensor) -> Result<[f64; 4]> {
-        let b = real.dim(0)?;
-        let z = self.rng.normal((b, self.config.latent_dim), &self.device)?;
+    /// One discriminator update on `real` (`batch_size × pac` rows); `update` counts the critic
+    /// updates before this one (for lazy regularization).
+    fn critic_update(&mut self, real: &Tensor, update: u64) -> Result<CriticStats> {
+        let rows = real.dim(0)?;
+        let z = self
+            .rng
+            .normal((rows, self.config.latent_dim), &self.device)?;
         let fake = self.generate(&z, true)?.detach();
-        let (lr, lf) = if self.d.net.batch_statistics() {
-            // Batch norm: real and fake rows as separate batches, as in the DCGAN reference.
-            (self.logits(real, true)?, self.logits(&fake, true)?)
+        let fixes = &self.config.fixes;
+        // What the discriminator sees (augmented, noised, packed: the fixes that are on).
+        let real = fixes.critic_input(real, &mut self.fix_rng, self.step)?;
+        let fake = fixes.critic_input(&fake, &mut self.fix_rng, self.step)?;
+        let b = real.dim(0)?;
+        // Batch norm, or a minibatch standard deviation whose groups must not mix real and fake.
+        let separate = self.d.net.batch_statistics() || fixes.minibatch_std > 0;
+        let (lr, lf) = if separate {
+            // Real and fake rows as separate batches, as in the DCGAN and ProGAN references.
+            (self.logits(&real, true)?, self.logits(&fake, true)?)
         } else {
             // Real and fake rows in one pass: one power iteration per update, one matmul per layer.
-            let logits = self.logits(&Tensor::cat(&[real, &fake], 0)?, true)?;
+            let logits = self.logits(&Tensor::cat(&[&real, &fake], 0)?, true)?;
             (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?)
         };
         let mut loss = self.loss.d_loss(&lr, &lf)?;
+        let d = &self.d.net;
+        let critic = |x: &Tensor| d.forward_t(x, false);
         let mut penalty = 0.0;
         if let Some(reg) = &self.regularizer {
-            let d = &self.d.net;
-            let critic = |x: &Tensor| d.forward_t(x, false);
-            let p = reg.critic_penalty(&critic, real, &fake, &mut self.rng)?;
+            let p = reg.critic_penalty(&critic, &real, &fake, &mut self.rng)?;
             penalty = scalar(&p)?;
             loss = (loss + p)?;
         }
-        let grads = loss.backward()?;
+        let mut fix_penalties = Vec::with_capacity(self.fix_regularizers.len());
+        for reg in &self.fix_regularizers {
+            let interval = reg.interval();
+            if !update.is_multiple_of(interval) {
+                fix_penalties.push(None);
+                continue;
+            }
+            let p = reg.critic_penalty(&critic, &real, &fake, &mut self.fix_rng)?;
+            fix_penalties.push(Some(scalar(&p)?));
+            let p = if interval > 1 {
+                (p * interval as f64)?
+            } else {
+                p
+            };
+            loss = (loss + p)?;
+        }
+        let mut grads = loss.backward()?;
+        let grad_norm = match fixes.clip_grad_norm_d {
+            0.0 => None,
+            max => Some(clip_grad_norm(&mut grads, &self.d.vars.params(), max)?),
+        };
         self.opt_d.step(&grads)?;
-        Ok([
-            scalar(&loss)?,
+        if fixes.weight_clip > 0.0 {
+            let c = fixes.weight_clip;
+            for (_, p) in self.d.vars.params() {
+                p.set(&p.as_tensor().detach().clamp(-c, c)?)?;
+            }
+        }
+        Ok(CriticStats {
+            loss: scalar(&loss)?,
             penalty,
-            scalar(&lr.mean_all()?)?,
-            scalar(&lf.mean_all()?)?,
-        ])
+            real: scalar(&lr.mean_all()?)?,
+            fake: scalar(&lf.mean_all()?)?,
+            fix_penalties,
+            grad_norm,
+        })
     }
 
-    fn generator_update(&mut self) -> Result<f64> {
+    /// One generator update; returns its loss and, when clipping, the gradient norm.
+    fn generator_update(&mut self) -> Result<(f64, Option<f64>)> {
         let z = self.rng.normal(
-            (self.config.batch_size, self.config.latent_dim),
+            (self.config.rows_per_update(), self.config.latent_dim),
             &self.device,
         )?;
         let fake = self.generate(&z, true)?;
+        let fake = self
+            .config
+            .fixes
+            .critic_input(&fake, &mut self.fix_rng, self.step)?;
         // A batch-norm discriminator judges in training mode, the mode it is trained in; any other
         // with `train = false` (spectral norm keeps the σ of the last critic update).
         let d_train = self.d.net.batch_statistics();
@@ -573,24 +702,50 @@ impl GanTrainer {
             .into_iter()
             .map(|(_, v)| v.as_tensor().clone())
             .collect();
-        let grads = crate::ops::skipping_gradients(&d_params, || loss.backward())?;
+        let mut grads = crate::ops::skipping_gradients(&d_params, || loss.backward())?;
+        let grad_norm = match self.config.fixes.clip_grad_norm_g {
+            0.0 => None,
+            max => Some(clip_grad_norm(&mut grads, &self.g.vars.params(), max)?),
+        };
         self.opt_g.step(&grads)?;
-        scalar(&loss)
+        if let Some(ema) = &mut self.ema {
+            ema.update(self.step + 1)?;
+        }
+        Ok((scalar(&loss)?, grad_norm))
     }
 
     fn train(&mut self, batch: Batch<'_>) -> Result<Metrics> {
         let rows = check_batch(batch, &self.config.data_shape, self.rows_per_step())?;
         let data = Tensor::from_slice(batch.data, batch.shape, &self.device)?;
-        let b = self.config.batch_size;
-        let mut sums = [0.0; 4];
-        for k in 0..self.config.n_critic {
-            let r = self.critic_update(&data.narrow(0, k * b, b)?)?;
-            sums.iter_mut().zip(r).for_each(|(s, x)| *s += x);
+        let schedule = self.config.fixes.lr_schedule;
+        let lr_scale = (!schedule.is_constant()).then(|| schedule.factor(self.step));
+        if let Some(f) = lr_scale {
+            self.opt_d.set_learning_rate(self.config.adam_d.lr * f);
+            self.opt_g.set_learning_rate(self.config.adam_g.lr * f);
         }
-        debug_assert_eq!(rows, b * self.config.n_critic);
-        let n = self.config.n_critic as f64;
+        let b = self.config.rows_per_update();
+        let n_critic = self.config.n_critic;
+        let mut sums = [0.0; 4];
+        let mut fix_sums = vec![(0.0, 0usize); self.fix_regularizers.len()];
+        let mut grad_norm_d = 0.0;
+        for k in 0..n_critic {
+            let update = self.step * n_critic as u64 + k as u64;
+            let r = self.critic_update(&data.narrow(0, k * b, b)?, update)?;
+            sums.iter_mut()
+                .zip([r.loss, r.penalty, r.real, r.fake])
+                .for_each(|(s, x)| *s += x);
+            for (acc, p) in fix_sums.iter_mut().zip(&r.fix_penalties) {
+                if let Some(p) = p {
+                    *acc = (acc.0 + p, acc.1 + 1);
+                }
+            }
+            grad_norm_d += r.grad_norm.unwrap_or(0.0);
+        }
+        debug_assert_eq!(rows, b * n_critic);
+        let n = n_critic as f64;
         let [loss_d, penalty, real, fake] = sums.map(|s| s / n);
-        let loss_g = self.generator_update()?;
+        let (loss_g, grad_norm_g) = self.generator_update()?;
+        let noise = self.config.fixes.noise_std(self.step);
         self.step += 1;
         let mut m: Metrics = vec![("loss_d".into(), loss_d), ("loss_g".into(), loss_g)];
         if let Some(reg) = &self.regularizer {
@@ -604,6 +759,24 @@ impl GanTrainer {
         );
         m.push(("d_real".into(), real));
         m.push(("d_fake".into(), fake));
+        // The fixes' own metrics, only when on (and a lazy penalty only at the steps computing it).
+        for (reg, (sum, count)) in self.fix_regularizers.iter().zip(fix_sums) {
+            if count > 0 {
+                m.push((reg.metric().into(), sum / count as f64));
+            }
+        }
+        if self.config.fixes.clip_grad_norm_d > 0.0 {
+            m.push(("grad_norm_d".into(), grad_norm_d / n));
+        }
+        if let Some(g) = grad_norm_g {
+            m.push(("grad_norm_g".into(), g));
+        }
+        if let Some(f) = lr_scale {
+            m.push(("lr_scale".into(), f));
+        }
+        if self.config.fixes.instance_noise > 0.0 {
+            m.push(("instance_noise".into(), noise));
+        }
         Ok(m)
     }
 
@@ -631,6 +804,15 @@ impl GanTrainer {
         })
     }
 
+    /// [`GanTrainer::generate_samples`] from the averaged generator (same latents), or `None`
+    /// without `ema_decay`.
+    pub fn generate_averaged_samples(&self, n: usize, seed: u64) -> Result<Option<Samples>> {
+        match &self.ema {
+            Some(ema) => ema.swapped_in(|| self.generate_samples(n, seed)).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Writes the full training state into `dir`.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
         let mut ck = Checkpoint::new();
@@ -643,6 +825,10 @@ impl GanTrainer {
         self.opt_g.save_state(&mut ck, "opt_g")?;
         self.opt_d.save_state(&mut ck, "opt_d")?;
         self.rng.save_state(&mut ck, "rng")?;
+        self.fix_rng.save_state(&mut ck, "fix_rng")?;
+        if let Some(ema) = &self.ema {
+            ema.save_state(&mut ck, "g_ema")?;
+        }
         ck.save(dir)
     }
 
@@ -666,6 +852,13 @@ impl GanTrainer {
         self.opt_g.load_state(&ck, "opt_g")?;
         self.opt_d.load_state(&ck, "opt_d")?;
         self.rng.load_state(&ck, "rng")?;
+        // Checkpoints from before the fixes have no fix generator (and no fix used one).
+        if ck.meta_value("fix_rng").is_some() {
+            self.fix_rng.load_state(&ck, "fix_rng")?;
+        }
+        if let Some(ema) = &mut self.ema {
+            ema.load_state(&ck, "g_ema")?;
+        }
         self.step = ck.meta("step")?;
         Ok(())
     }
@@ -677,17 +870,29 @@ impl GanTrainer {
             .as_ref()
             .map(|r| format!(" + {}", r.name()))
             .unwrap_or_default();
+        let optimizer = match c.fixes.optimizer {
+            OptimizerKind::Adam => format!(
+                "Adam lr_g {} lr_d {} β ({}, {})",
+                c.adam_g.lr, c.adam_d.lr, c.adam_g.beta1, c.adam_g.beta2
+            ),
+            other => format!(
+                "{} lr_g {} lr_d {}",
+                other.describe(&c.adam_g),
+                c.adam_g.lr,
+                c.adam_d.lr
+            ),
+        };
+        let fixes = match c.fixes.summary() {
+            s if s.is_empty() => s,
+            s => format!("; fixes: {s}"),
+        };
         Description {
             parameters: (self.g.vars.param_count() + self.d.vars.param_count()) as u64,
             architecture: format!(
-                "G: {}; D: {}; loss {}{reg}; Adam lr_g {} lr_d {} β ({}, {}); batch {} × n_critic {}; latent {}",
+                "G: {}; D: {}; loss {}{reg}; {optimizer}; batch {} × n_critic {}; latent {}{fixes}",
                 self.g.net.summary(),
                 self.d.net.summary(),
                 self.loss.name(),
-                c.adam_g.lr,
-                c.adam_d.lr,
-                c.adam_g.beta1,
-                c.adam_g.beta2,
                 c.batch_size,
                 c.n_critic,
                 c.latent_dim
@@ -698,7 +903,7 @@ impl GanTrainer {
 
 impl Trainer for GanTrainer {
     fn rows_per_step(&self) -> usize {
-        self.config.batch_size * self.config.n_critic
+        self.config.rows_per_update() * self.config.n_critic
     }
 
     fn train_step(&mut self, batch: Batch<'_>) -> PluginResult<Metrics> {
@@ -707,6 +912,10 @@ impl Trainer for GanTrainer {
 
     fn sample(&mut self, n: usize, seed: u64) -> PluginResult<Samples> {
         Ok(self.generate_samples(n, seed)?)
+    }
+
+    fn sample_averaged(&mut self, n: usize, seed: u64) -> PluginResult<Option<Samples>> {
+        Ok(self.generate_averaged_samples(n, seed)?)
     }
 
     fn save(&self, dir: &Path) -> PluginResult<()> {

@@ -10,9 +10,14 @@
 //! - [`nn`]: activations, linear/conv layers, batch norm, the [`Mlp`] builder; [`spectral`]:
 //!   spectral norm; [`dcgan`]: DCGAN-style convolutional generator and discriminator.
 //! - [`fastconv`]: CPU conv2d / conv_transpose2d as im2col and matrix products, any-order gradients.
-//! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: the WGAN-GP gradient penalty.
-//! - [`optim`]: [`Adam`] and [`Sgd`] with saveable state; [`checkpoint`]: [`Checkpoint`].
-//! - [`gan`]: [`GanTrainer`], generic over loss and regularizer; [`vae`]: [`VaeTrainer`].
+//! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: gradient penalties (WGAN-GP,
+//!   R1/R2, DRAGAN).
+//! - [`optim`]: [`Adam`], [`Sgd`] and [`RmsProp`] with saveable state, gradient-norm clipping;
+//!   [`schedule`]: learning-rate schedules; [`checkpoint`]: [`Checkpoint`].
+//! - [`gan`]: [`GanTrainer`], generic over loss and regularizer; [`vae`]: [`VaeTrainer`];
+//!   [`vae_gan`]: [`VaeGanTrainer`] (Larsen et al. 2016).
+//! - [`fixes`]: the stability-fix catalogue the GAN trainer applies ([`GanFixes`]), with
+//!   [`augment`] (DiffAugment, bCR) and [`ema`] (generator averaging).
 //! - [`export_plugin!`]: exports a [`plugin_api::Plugin`] with this build's [`BUILD_ID`].
 //! - [`testing`]: build and step a trainer through its C declaration, as the host does.
 //!
@@ -20,12 +25,15 @@
 //! checkpoint, so the same config and seed give bitwise-identical metrics, and a resumed run equals
 //! an uninterrupted one.
 
+pub mod augment;
 mod batch_norm;
 pub mod checkpoint;
 pub mod dcgan;
 mod device;
+pub mod ema;
 mod error;
 pub mod fastconv;
+pub mod fixes;
 pub mod gan;
 pub mod gp;
 pub mod init;
@@ -34,9 +42,11 @@ pub mod nn;
 mod ops;
 pub mod optim;
 pub mod rng;
+pub mod schedule;
 pub mod spectral;
 pub mod testing;
 pub mod vae;
+pub mod vae_gan;
 pub mod vars;
 
 /// The environment variable that turns the SDK's fast CPU kernels ([`fastconv`] and the fused
@@ -61,15 +71,19 @@ pub use device::{
     check_device, cuda_report, device, CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo,
     CUDA_BUILT,
 };
+pub use ema::{Ema, EmaConfig};
 pub use error::{Error, Result};
+pub use fixes::GanFixes;
 pub use gan::{GanArch, GanConfig, GanDefaults, GanTrainer};
-pub use gp::GradientPenalty;
+pub use gp::{DraganPenalty, GradientPenalty, ZeroCentredPenalty};
 pub use loss::GanLoss;
-pub use nn::{Activation, BatchNorm, Mlp, MlpConfig, Network};
-pub use optim::{Adam, AdamConfig, Optimizer, Sgd};
+pub use nn::{Activation, BatchNorm, FeatureNetwork, Mlp, MlpConfig, Network};
+pub use optim::{Adam, AdamConfig, Optimizer, OptimizerKind, RmsProp, Sgd};
 pub use rng::SeededRng;
+pub use schedule::LrSchedule;
 pub use spectral::{SnConv2d, SnLinear, SpectralNorm};
 pub use vae::{VaeConfig, VaeTrainer};
+pub use vae_gan::{VaeGanConfig, VaeGanTrainer};
 pub use vars::Vars;
 
 /// The candle version this SDK is built against (pinned exactly in the workspace manifest).
@@ -78,16 +92,64 @@ pub const CANDLE_VERSION: &str = env!("GANBENCH_CANDLE_VERSION");
 /// The plugin build id: [`plugin_api::TOOLCHAIN_ID`] (rustc version; target; profile) followed by
 /// `; candle-<version>`, and `; cuda` in a CUDA build. The host refuses a library whose build id
 /// differs from its own.
-pub const BUILD_ID: &str = env!("GANBENCH_BUILD_ID");
+pub const BUILD_ID: &str = match std::str::from_utf8(&BUILD_ID_BYTES) {
+    Ok(id) => id,
+    Err(_) => panic!("the build id is two UTF-8 strings joined"),
+};
+
+/// What build.rs appends to the toolchain id: `; candle-<version>` and, in a CUDA build, `; cuda`.
+const BUILD_SUFFIX: &str = env!("GANBENCH_BUILD_SUFFIX");
+
+/// [`plugin_api::TOOLCHAIN_ID`] then [`BUILD_SUFFIX`], joined at compile time: `concat!` takes only
+/// literals, and recomputing the toolchain id here (as build.rs once did) could drift from the
+/// host's.
+const BUILD_ID_BYTES: [u8; plugin_api::TOOLCHAIN_ID.len() + BUILD_SUFFIX.len()] =
+    join(plugin_api::TOOLCHAIN_ID, BUILD_SUFFIX);
+
+/// `a` followed by `b`, as an array of exactly their total length (checked at compile time).
+const fn join<const N: usize>(a: &str, b: &str) -> [u8; N] {
+    assert!(a.len() + b.len() == N, "join: N is not the total length");
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - a.len()];
+        i += 1;
+    }
+    out
+}
 
 /// Exports a [`plugin_api::Plugin`] implementation with this build's [`BUILD_ID`]: defines
 /// `pub fn declaration()` (to register the plugin as a built-in) and the C symbol
 /// `ganbench_plugin_<crate name>` (to load it from a dynamic library).
 ///
-/// ```ignore
-/// struct Lsgan;
-/// impl ganbench_sdk::plugin_api::Plugin for Lsgan { /* … */ }
-/// ganbench_sdk::export_plugin!(Lsgan);
+/// ```
+/// use ganbench_sdk::gan::{self, GanDefaults};
+/// use ganbench_sdk::plugin_api::{ParamSpec, Plugin, PluginResult, Trainer, TrialConfig};
+/// use ganbench_sdk::{loss, GanTrainer};
+///
+/// pub struct Plain;
+///
+/// impl Plugin for Plain {
+///     const NAME: &'static str = "plain";
+///     const VERSION: &'static str = "0.1.0";
+///
+///     fn params() -> Vec<ParamSpec> {
+///         gan::param_specs(&GanDefaults::default())
+///     }
+///
+///     fn create(config: &TrialConfig) -> PluginResult<Box<dyn Trainer>> {
+///         let loss = Box::new(loss::NonSaturating);
+///         Ok(Box::new(GanTrainer::from_trial(config, loss, None)?))
+///     }
+/// }
+///
+/// ganbench_sdk::export_plugin!(Plain);
+/// assert_eq!(declaration().abi_version, ganbench_sdk::plugin_api::ABI_VERSION);
 /// ```
 #[macro_export]
 macro_rules! export_plugin {

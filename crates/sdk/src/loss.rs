@@ -59,10 +59,35 @@ pub struct Hinge;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wasserstein;
 
-/// Least squares (LSGAN, Mao et al. 2017, a = 0, b = c = 1):
-/// D: ½E[(D(x) − 1)²] + ½E[D(G(z))²]; G: ½E[(D(G(z)) − 1)²].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LeastSquares;
+/// Least squares (LSGAN, Mao et al. 2017): D pushes real scores to `b` and fake ones to `a`, G
+/// pushes fake scores to `c`:
+/// D: ½E[(D(x) − b)²] + ½E[(D(G(z)) − a)²]; G: ½E[(D(G(z)) − c)²].
+///
+/// The default is the paper's 0-1 coding (a = 0, b = c = 1) under the name `lsgan` (`loss = lsgan`
+/// of every GAN plugin); the lsgan plugin sets its own targets and name.
+#[derive(Debug, Clone, Copy)]
+pub struct LeastSquares {
+    /// D's target score for fake data.
+    pub a: f64,
+    /// D's target score for real data.
+    pub b: f64,
+    /// G's target score for fake data.
+    pub c: f64,
+    /// What descriptions and checkpoints call the loss ([`GanLoss::name`]): a checkpoint resumes
+    /// only under the name it was saved with, so each user keeps the name it has always had.
+    pub name: &'static str,
+}
+
+impl Default for LeastSquares {
+    fn default() -> Self {
+        Self {
+            a: 0.0,
+            b: 1.0,
+            c: 1.0,
+            name: "lsgan",
+        }
+    }
+}
 
 fn bce_d_loss(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
     // BCE(r, 1) = softplus(−r), BCE(f, 0) = softplus(f).
@@ -123,13 +148,54 @@ impl GanLoss for Wasserstein {
 
 impl GanLoss for LeastSquares {
     fn name(&self) -> &'static str {
-        "lsgan"
+        self.name
     }
     fn d_loss(&self, real: &Tensor, fake: &Tensor) -> Result<Tensor> {
-        ((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)? * 0.5
+        ((real - self.b)?.sqr()?.mean_all()? + (fake - self.a)?.sqr()?.mean_all()?)? * 0.5
     }
     fn g_loss(&self, fake: &Tensor) -> Result<Tensor> {
-        (fake - 1.0)?.sqr()?.mean_all()? * 0.5
+        (fake - self.c)?.sqr()?.mean_all()? * 0.5
+    }
+}
+
+/// One-sided label smoothing (Salimans et al. 2016): the discriminator's target for real rows is
+/// 1 − s instead of 1 (fake rows keep 0). For the BCE losses only (`ns`, `minimax`), where
+/// BCE(x, 1 − s) = softplus(−x) + s·x, so the smoothed loss is the plain one plus s·E[D(x)];
+/// the generator's loss is unchanged.
+pub struct OneSidedLabelSmoothing {
+    inner: Box<dyn GanLoss>,
+    smoothing: f64,
+}
+
+impl OneSidedLabelSmoothing {
+    /// `loss` with real targets 1 − `smoothing`; an error names the loss if it has no labels.
+    pub fn new(loss: Box<dyn GanLoss>, smoothing: f64) -> std::result::Result<Self, String> {
+        if !matches!(loss.name(), "ns" | "minimax") {
+            return Err(format!(
+                "label_smoothing changes the real label of a cross-entropy loss (ns, minimax); loss `{}` has no labels: set label_smoothing = 0 or use loss ns",
+                loss.name()
+            ));
+        }
+        Ok(Self {
+            inner: loss,
+            smoothing,
+        })
+    }
+}
+
+impl GanLoss for OneSidedLabelSmoothing {
+    /// The inner loss's name: the smoothing is part of the trainer's configuration.
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn d_loss(&self, real: &Tensor, fake: &Tensor) -> Result<Tensor> {
+        self.inner.d_loss(real, fake)? + (real.mean_all()? * self.smoothing)?
+    }
+    fn g_loss(&self, fake: &Tensor) -> Result<Tensor> {
+        self.inner.g_loss(fake)
+    }
+    fn critic_metrics(&self, mean_real: f64, mean_fake: f64) -> Vec<(&'static str, f64)> {
+        self.inner.critic_metrics(mean_real, mean_fake)
     }
 }
 
@@ -140,7 +206,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn GanLoss>> {
         "minimax" => Box::new(Minimax),
         "hinge" => Box::new(Hinge),
         "wasserstein" => Box::new(Wasserstein),
-        "lsgan" | "least_squares" => Box::new(LeastSquares),
+        "lsgan" | "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
 }

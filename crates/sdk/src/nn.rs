@@ -30,6 +30,26 @@ pub trait Network: ModuleT + Send + Sync {
     }
 }
 
+/// A discriminator whose hidden activations can be read: the learned similarity metric of a
+/// VAE-GAN (Larsen et al. 2016) compares examples by the activations of one hidden layer.
+pub trait FeatureNetwork: Network {
+    /// Hidden layers whose activations [`FeatureNetwork::forward_features`] can return.
+    fn hidden_layers(&self) -> usize;
+
+    /// One forward pass: the activations of hidden layer `layer` (1-based, after its
+    /// normalization and activation) flattened to `(n, features)`, and the network's output.
+    /// Fails for a layer outside `1..=hidden_layers()`.
+    fn forward_features(&self, xs: &Tensor, layer: usize, train: bool) -> Result<(Tensor, Tensor)>;
+}
+
+/// Checks a hidden-layer number for [`FeatureNetwork::forward_features`].
+pub(crate) fn check_feature_layer(layer: usize, hidden: usize) -> Result<()> {
+    if layer == 0 || layer > hidden {
+        bail!("feature layer {layer} does not exist: the network has hidden layers 1 to {hidden}");
+    }
+    Ok(())
+}
+
 /// An elementwise activation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +76,13 @@ impl Activation {
             "none" | "identity" => Self::Identity,
             _ => return None,
         })
+    }
+
+    /// The activation named by the declared parameter `name` of `params`.
+    pub fn from_param(params: &ganbench_plugin_api::Params, name: &str) -> crate::Result<Self> {
+        let s = params.str(name)?;
+        Self::parse(s)
+            .ok_or_else(|| crate::Error::msg(format!("`{name}`: unknown activation `{s}`")))
     }
 
     pub fn name(&self) -> String {
@@ -405,6 +432,44 @@ pub struct MlpConfig {
     pub output_activation: Activation,
     /// Spectral norm on every layer (for discriminators).
     pub spectral_norm: bool,
+    /// Groups of this many rows whose [`minibatch_stddev`] feature the last layer also sees
+    /// (0: none; for discriminators).
+    #[serde(default)]
+    pub minibatch_std: usize,
+}
+
+/// The minibatch standard deviation feature (Karras et al. 2018, ProGAN): rows are split into
+/// groups of `group` as ProGAN's code does (row i belongs to group i mod (N / group)); within a
+/// group, the standard deviation of every feature (biased, √(var + 1e-8)) is averaged over the
+/// features into one number, appended to each of the group's rows as one more column (rank 2) or
+/// one more constant channel (rank 4). `group` is capped at the batch size, which it must divide.
+pub fn minibatch_stddev(x: &Tensor, group: usize) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let g = group.min(n);
+    if g == 0 || n % g != 0 {
+        bail!("minibatch standard deviation over groups of {group} needs a batch size divisible by it, got {n} rows");
+    }
+    let m = n / g;
+    let rest: Vec<usize> = x.dims()[1..].to_vec();
+    let features: usize = rest.iter().product();
+    let y = x.reshape((g, m, features))?;
+    let centred = y.broadcast_sub(&y.mean_keepdim(0)?)?;
+    let std = (centred.sqr()?.mean(0)? + 1e-8)?.sqrt()?; // (m, features)
+    let per_group = std.mean_keepdim(1)?; // (m, 1)
+                                          // Row i = k·m + j takes group j's value: broadcast to (g, m, 1) and flatten.
+    let per_row = per_group
+        .unsqueeze(0)?
+        .broadcast_as((g, m, 1))?
+        .reshape((n, 1))?;
+    match x.rank() {
+        2 => Tensor::cat(&[x, &per_row], 1),
+        4 => {
+            let (h, w) = (rest[1], rest[2]);
+            let map = per_row.reshape((n, 1, 1, 1))?.broadcast_as((n, 1, h, w))?;
+            Tensor::cat(&[x, &map.contiguous()?], 1)
+        }
+        r => bail!("minibatch standard deviation takes rank-2 or rank-4 input, got rank {r}"),
+    }
 }
 
 enum Dense {
@@ -433,13 +498,16 @@ impl Mlp {
         let mut dims = vec![config.input];
         dims.extend(&config.hidden);
         dims.push(config.output);
+        let last = dims.len() - 2;
         let mut layers = Vec::new();
         for (i, pair) in dims.windows(2).enumerate() {
             let vs = vars.pp(&format!("fc{i}"));
+            // The last layer also reads the minibatch standard deviation feature.
+            let fan_in = pair[0] + usize::from(i == last && config.minibatch_std > 0);
             layers.push(if config.spectral_norm {
-                Dense::Spectral(SnLinear::new(&vs, pair[0], pair[1], rng)?)
+                Dense::Spectral(SnLinear::new(&vs, fan_in, pair[1], rng)?)
             } else {
-                Dense::Plain(linear(&vs, pair[0], pair[1], rng)?)
+                Dense::Plain(linear(&vs, fan_in, pair[1], rng)?)
             });
         }
         Ok(Self {
@@ -464,16 +532,26 @@ impl Mlp {
     }
 }
 
-impl ModuleT for Mlp {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+impl Mlp {
+    /// The forward pass; with `keep = Some(l)`, also the activations of hidden layer `l`.
+    fn run(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        keep: Option<usize>,
+    ) -> Result<(Option<Tensor>, Tensor)> {
         let mut x = if xs.rank() > 2 {
             xs.flatten_from(1)?
         } else {
             xs.clone()
         };
+        let mut kept = None;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let act = if i == last {
+                if self.config.minibatch_std > 0 {
+                    x = minibatch_stddev(&x, self.config.minibatch_std)?;
+                }
                 self.config.output_activation
             } else {
                 self.config.activation
@@ -482,8 +560,29 @@ impl ModuleT for Mlp {
                 Dense::Plain(l) => l.forward_activated(&x, act)?,
                 Dense::Spectral(l) => act.forward(&l.forward_t(&x, train)?)?,
             };
+            if keep == Some(i + 1) {
+                kept = Some(x.clone());
+            }
         }
-        Ok(x)
+        Ok((kept, x))
+    }
+}
+
+impl ModuleT for Mlp {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.run(xs, train, None)?.1)
+    }
+}
+
+impl FeatureNetwork for Mlp {
+    fn hidden_layers(&self) -> usize {
+        self.config.hidden.len()
+    }
+
+    fn forward_features(&self, xs: &Tensor, layer: usize, train: bool) -> Result<(Tensor, Tensor)> {
+        check_feature_layer(layer, self.hidden_layers())?;
+        let (kept, out) = self.run(xs, train, Some(layer))?;
+        Ok((kept.expect("a hidden layer's activations were kept"), out))
     }
 }
 
@@ -501,6 +600,9 @@ impl Network for Mlp {
         }
         if c.spectral_norm {
             s += ", spectral norm";
+        }
+        if c.minibatch_std > 0 {
+            s += &format!(", minibatch std over {}", c.minibatch_std);
         }
         s + ")"
     }

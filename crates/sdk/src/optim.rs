@@ -1,4 +1,6 @@
-//! Optimizers with checkpointable state: [`Adam`] (as `torch.optim.Adam`) and [`Sgd`].
+//! Optimizers with checkpointable state: [`Adam`] (as `torch.optim.Adam`), [`Sgd`] (momentum,
+//! Nesterov) and [`RmsProp`], the [`OptimizerKind`] a trainer picks by name, and gradient-norm
+//! clipping ([`clip_grad_norm`]).
 //!
 //! candle-nn's `AdamW` keeps its moments private, so it cannot be checkpointed; these optimizers
 //! expose their whole state as named tensors ([`Optimizer::state`]) so that a resumed run
@@ -42,6 +44,19 @@ impl Default for AdamConfig {
             beta2: 0.999,
             eps: 1e-8,
         }
+    }
+}
+
+impl AdamConfig {
+    /// Learning rate `lr` with the declared parameters `beta1` and `beta2` of `params`, and
+    /// PyTorch's ε.
+    pub fn from_params(params: &ganbench_plugin_api::Params, lr: f64) -> crate::Result<Self> {
+        Ok(Self {
+            lr,
+            beta1: params.f64("beta1")?,
+            beta2: params.f64("beta2")?,
+            eps: 1e-8,
+        })
     }
 }
 
@@ -208,10 +223,12 @@ fn fused_adam(
 }
 
 /// Stochastic gradient descent with optional momentum, as `torch.optim.SGD` (no dampening, no
-/// Nesterov): b ← μb + g (b = g at the first step), p ← p − lr·b.
+/// weight decay): b ← μb + g (b = g at the first step), then p ← p − lr·b, or with Nesterov
+/// momentum (Sutskever et al. 2013, in PyTorch's form) p ← p − lr·(g + μb).
 pub struct Sgd {
     lr: f64,
     momentum: f64,
+    nesterov: bool,
     params: Vec<(String, Var)>,
     buffers: Vec<Option<Tensor>>,
 }
@@ -222,9 +239,22 @@ impl Sgd {
         Self {
             lr,
             momentum,
+            nesterov: false,
             params,
             buffers,
         }
+    }
+
+    /// With Nesterov momentum (which needs `momentum > 0`, as in PyTorch).
+    pub fn with_nesterov(mut self, nesterov: bool) -> Result<Self> {
+        if nesterov && self.momentum <= 0.0 {
+            bail!(
+                "Nesterov momentum needs a momentum above 0, got {}",
+                self.momentum
+            );
+        }
+        self.nesterov = nesterov;
+        Ok(self)
     }
 }
 
@@ -239,11 +269,14 @@ impl Optimizer for Sgd {
                 g
             } else {
                 let b = match &self.buffers[i] {
-                    Some(b) => ((b * self.momentum)? + g)?,
-                    None => g,
+                    Some(b) => ((b * self.momentum)? + &g)?,
+                    None => g.clone(),
                 };
                 self.buffers[i] = Some(b.clone());
-                b
+                match self.nesterov {
+                    true => (g + (b * self.momentum)?)?,
+                    false => b,
+                }
             };
             p.set(&p.as_tensor().detach().sub(&(dir * self.lr)?)?)?;
         }
@@ -282,6 +315,161 @@ impl Optimizer for Sgd {
         self.buffers = buffers;
         Ok(())
     }
+}
+
+/// RMSProp (Tieleman & Hinton 2012) as `torch.optim.RMSprop` (not centered, no momentum):
+/// v ← αv + (1−α)g², p ← p − lr·g / (√v + ε). The WGAN paper's optimizer.
+pub struct RmsProp {
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    params: Vec<(String, Var)>,
+    square_avg: Vec<Tensor>,
+    t: u64,
+}
+
+impl RmsProp {
+    /// PyTorch's defaults are α = 0.99, ε = 1e-8 (those of the WGAN authors' code).
+    pub fn new(params: Vec<(String, Var)>, lr: f64, alpha: f64, eps: f64) -> Result<Self> {
+        let square_avg = params
+            .iter()
+            .map(|(_, p)| p.zeros_like())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            lr,
+            alpha,
+            eps,
+            params,
+            square_avg,
+            t: 0,
+        })
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.t += 1;
+        for (i, (_, p)) in self.params.iter().enumerate() {
+            let Some(g) = grads.get(p.as_tensor()) else {
+                continue;
+            };
+            let g = g.detach();
+            let v = ((&self.square_avg[i] * self.alpha)? + (g.sqr()? * (1.0 - self.alpha))?)?;
+            let update = (g.div(&(v.sqrt()? + self.eps)?)? * self.lr)?;
+            p.set(&p.as_tensor().detach().sub(&update)?)?;
+            self.square_avg[i] = v;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![("step".to_string(), count_tensor(self.t)?)];
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            out.push((format!("{name}.square_avg"), self.square_avg[i].clone()));
+        }
+        Ok(out)
+    }
+
+    fn set_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let t = read_count(state, "step")?;
+        let square_avg = self
+            .params
+            .iter()
+            .map(|(name, p)| find_like(state, &format!("{name}.square_avg"), p))
+            .collect::<Result<Vec<_>>>()?;
+        (self.t, self.square_avg) = (t, square_avg);
+        Ok(())
+    }
+}
+
+/// Which optimizer a trainer builds, with its own settings; the learning rate and Adam's β come
+/// from the trainer's [`AdamConfig`] (its `lr` is the learning rate of every kind).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// [`Adam`] (Kingma & Ba 2015).
+    #[default]
+    Adam,
+    /// [`Sgd`] with momentum μ, optionally Nesterov's.
+    Sgd { momentum: f64, nesterov: bool },
+    /// [`RmsProp`] with smoothing α and ε = 1e-8.
+    RmsProp { alpha: f64 },
+}
+
+impl OptimizerKind {
+    /// The names of the `optimizer` parameter.
+    pub const NAMES: [&'static str; 3] = ["adam", "sgd", "rmsprop"];
+
+    /// The optimizer over `params` with the learning rate (and, for Adam, β and ε) of `adam`.
+    pub fn build(
+        &self,
+        params: Vec<(String, Var)>,
+        adam: AdamConfig,
+    ) -> Result<Box<dyn Optimizer>> {
+        Ok(match *self {
+            Self::Adam => Box::new(Adam::new(params, adam)?),
+            Self::Sgd { momentum, nesterov } => {
+                Box::new(Sgd::new(params, adam.lr, momentum).with_nesterov(nesterov)?)
+            }
+            Self::RmsProp { alpha } => Box::new(RmsProp::new(params, adam.lr, alpha, RMSPROP_EPS)?),
+        })
+    }
+
+    /// e.g. `Adam β (0.5, 0.999)`, `SGD (Nesterov momentum 0.9)`, `RMSProp α 0.99`.
+    pub fn describe(&self, adam: &AdamConfig) -> String {
+        match *self {
+            Self::Adam => format!("Adam β ({}, {})", adam.beta1, adam.beta2),
+            Self::Sgd { momentum, nesterov } if momentum > 0.0 => format!(
+                "SGD ({}momentum {momentum})",
+                if nesterov { "Nesterov " } else { "" }
+            ),
+            Self::Sgd { .. } => "SGD".into(),
+            Self::RmsProp { alpha } => format!("RMSProp α {alpha}"),
+        }
+    }
+}
+
+/// RMSProp's ε, PyTorch's default.
+pub const RMSPROP_EPS: f64 = 1e-8;
+
+/// Scales the gradients of `params` in `grads` so that their joint L2 norm is at most `max_norm`,
+/// as `torch.nn.utils.clip_grad_norm_` (Pascanu et al. 2013): with N = √Σ‖gᵢ‖², every gradient is
+/// multiplied by min(1, max_norm / (N + 1e-6)). Returns N, the norm before clipping. Parameters
+/// without a gradient count as zero.
+pub fn clip_grad_norm(
+    grads: &mut GradStore,
+    params: &[(String, Var)],
+    max_norm: f64,
+) -> Result<f64> {
+    let mut sum_sq = 0.0;
+    for (_, p) in params {
+        if let Some(g) = grads.get(p.as_tensor()) {
+            sum_sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+    }
+    let norm = sum_sq.sqrt();
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        for (_, p) in params {
+            if let Some(g) = grads.get(p.as_tensor()) {
+                let clipped = (g.detach() * coef)?;
+                grads.insert(p.as_tensor(), clipped);
+            }
+        }
+    }
+    Ok(norm)
 }
 
 fn count_tensor(t: u64) -> Result<Tensor> {

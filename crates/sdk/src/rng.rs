@@ -24,6 +24,12 @@ pub mod stream {
     pub const SAMPLE: u64 = 4;
     /// Noise of [`Trainer::evaluate`](crate::plugin_api::Trainer::evaluate).
     pub const EVAL: u64 = 5;
+    /// The stability fixes' noise (DiffAugment, instance noise, DRAGAN and bCR draws), apart
+    /// from the training latents so that turning a fix on leaves those unchanged.
+    pub const FIXES: u64 = 6;
+    /// A VAE-GAN's encoder initialization (its decoder and discriminator use [`G_INIT`] and
+    /// [`D_INIT`]).
+    pub const ENCODER_INIT: u64 = 7;
 }
 
 /// A ChaCha8 generator with serializable state (seed, stream and position), producing f32 tensors.

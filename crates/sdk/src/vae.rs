@@ -40,9 +40,15 @@ use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::{stream, SeededRng};
 use crate::{Error, Result, Vars};
 
-/// The VAE's parameter declarations.
+/// The VAE's parameter declarations, grouped for `ganbench plugins` like the GAN plugins'.
 pub fn param_specs() -> Vec<ParamSpec> {
-    vec![
+    use crate::fixes::group::{LOSS, MODEL, OPTIMIZATION};
+    let group = |name: &str| match name {
+        "lr" | "beta1" | "beta2" | "batch_size" => OPTIMIZATION,
+        "beta" | "decoder_variance" | "decoder_std" => LOSS,
+        _ => MODEL,
+    };
+    let specs = vec![
         ParamSpec::float("lr", 1e-3, 1e-6, 1.0, "learning rate (Adam)"),
         ParamSpec::float("beta1", 0.9, 0.0, 0.999, "Adam β₁"),
         ParamSpec::float("beta2", 0.999, 0.0, 0.9999, "Adam β₂"),
@@ -89,7 +95,14 @@ pub fn param_specs() -> Vec<ParamSpec> {
         ),
         arch_spec(),
         channels_spec(32),
-    ]
+    ];
+    specs
+        .into_iter()
+        .map(|s| {
+            let g = group(&s.name);
+            s.in_group(g)
+        })
+        .collect()
 }
 
 /// Which networks a [`VaeTrainer`] builds.
@@ -126,24 +139,17 @@ impl VaeConfig {
         if data_shape.is_empty() || data_shape.contains(&0) {
             return Err(Error::msg(format!("bad data shape {data_shape:?}")));
         }
-        let act = params.str("activation")?;
         Ok(Self {
             data_shape: data_shape.to_vec(),
             latent_dim: params.usize("latent_dim")?,
             hidden: vec![params.usize("hidden")?; params.usize("layers")?],
-            activation: Activation::parse(act)
-                .ok_or_else(|| Error::msg(format!("unknown activation `{act}`")))?,
+            activation: Activation::from_param(params, "activation")?,
             beta: params.f64("beta")?,
             learned_variance: params.str("decoder_variance")? == "learned",
             decoder_std: params.f64("decoder_std")?,
             sample_noise: params.bool("sample_noise")?,
             batch_size: params.usize("batch_size")?,
-            adam: AdamConfig {
-                lr: params.f64("lr")?,
-                beta1: params.f64("beta1")?,
-                beta2: params.f64("beta2")?,
-                eps: 1e-8,
-            },
+            adam: AdamConfig::from_params(params, params.f64("lr")?)?,
             arch: match conv_channels(params, data_shape)? {
                 None => VaeArch::Mlp,
                 Some(channels) => VaeArch::Dcgan { channels },
@@ -195,6 +201,7 @@ impl VaeTrainer {
             activation: config.activation,
             output_activation: Activation::Identity,
             spectral_norm: false,
+            minibatch_std: 0,
         };
         let dec = MlpConfig {
             input: config.latent_dim,
@@ -203,6 +210,7 @@ impl VaeTrainer {
             activation: config.activation,
             output_activation: Activation::Identity,
             spectral_norm: false,
+            minibatch_std: 0,
         };
         let enc_rng = &mut SeededRng::with_stream(seed, stream::D_INIT);
         let dec_rng = &mut SeededRng::with_stream(seed, stream::G_INIT);
@@ -220,6 +228,7 @@ impl VaeTrainer {
                     activation: config.activation,
                     outputs: 2 * config.latent_dim,
                     init: ConvInit::PyTorch,
+                    minibatch_std: 0,
                 };
                 let dec = ConvGeneratorConfig {
                     latent_dim: config.latent_dim,

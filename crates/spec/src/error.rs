@@ -89,6 +89,16 @@ pub enum ErrorKind {
     SearchTooSmall,
     /// Two trials would be identical (same plugin, parameters and seed).
     DuplicateTrial,
+    /// The sweep expands to more trials than the limit ([`crate::DEFAULT_MAX_TRIALS`] unless
+    /// the caller allows more).
+    TooManyTrials,
+    /// A number, the file, or the count of values in it is above its limit (docs/sweeps.md).
+    TooLarge,
+    /// A label, name, path or string value is too long or holds a control character.
+    BadString,
+    /// `primary` names a metric whose direction is unknown, that has no direction, or that is
+    /// not computed on this sweep's data.
+    BadPrimary,
 }
 
 /// A problem with a sweep file, found before any training: `path:line:col: message`, and a hint.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::PluginCatalog;
 use crate::error::{ErrorKind, SpecError};
 use crate::hash::{fnv1a64, trial_key};
+use crate::limits::DEFAULT_MAX_TRIALS;
 use crate::locate::{Seg, Target};
 use crate::schema::{Dist, Sweep};
 use crate::validate::{Ctx, PlannedSearch};
@@ -21,8 +22,9 @@ pub struct Trial {
     pub key: String,
     /// The variant's label: what reports group by.
     pub variant: String,
-    /// The variant's label plus the grid and search values of this configuration, e.g.
-    /// `WGAN-GP (lr_d=3.162e-4, lr_g=1e-4)`; every seed of a configuration shares it.
+    /// The variant's label plus the parameters that tell this configuration apart from the
+    /// variant's others ([`crate::configuration_labels`]), e.g. `WGAN-GP lr_d=3.2e-4 lr_g=1e-4`;
+    /// every seed of a configuration shares it.
     pub label: String,
     /// The plugin, as named in the sweep.
     pub plugin: String,
@@ -42,9 +44,21 @@ impl Sweep {
     /// Order: variants as listed; within a variant, grid points (axes sorted by name, the last
     /// varying fastest), then search draws, then seeds. The same file gives the same trials in the
     /// same order on every run.
+    ///
+    /// A sweep of more than [`DEFAULT_MAX_TRIALS`] trials is refused (counted before any trial is
+    /// built); [`Sweep::expand_at_most`] takes another limit.
     pub fn expand(&self, catalog: &dyn PluginCatalog) -> Result<Vec<Trial>, SpecError> {
+        self.expand_at_most(catalog, DEFAULT_MAX_TRIALS)
+    }
+
+    /// [`Sweep::expand`] refusing more than `max_trials` trials (`ganbench run --max-trials`).
+    pub fn expand_at_most(
+        &self,
+        catalog: &dyn PluginCatalog,
+        max_trials: u64,
+    ) -> Result<Vec<Trial>, SpecError> {
         let ctx = Ctx { sweep: self };
-        let plans = self.plans(&ctx, catalog)?;
+        let plans = self.plans(&ctx, catalog, max_trials)?;
         let seeds = self.seeds.to_vec();
         let mut trials: Vec<Trial> = Vec::new();
         let mut by_key: HashMap<String, (usize, usize)> = HashMap::new();
@@ -92,9 +106,10 @@ impl Sweep {
                         .chain(drawn.keys())
                         .map(|k| (k.clone(), params.0[k].clone()))
                         .collect();
-                    let label = render_label(&plan.label, &varied);
+                    let label = describe_point(&plan.label, &varied);
+                    let keyed = keyed_params(&params, &plan.specs);
                     for &seed in &seeds {
-                        let key = trial_key(&plan.variant.plugin, &params, seed);
+                        let key = trial_key(&plan.variant.plugin, &keyed, seed);
                         if let Some(&(other, other_variant)) = by_key.get(&key) {
                             let first = &trials[other];
                             let same =
@@ -119,6 +134,7 @@ impl Sweep {
                         trials.push(Trial {
                             key,
                             variant: plan.label.clone(),
+                            // Replaced below, once every configuration of the variant is known.
                             label: label.clone(),
                             plugin: plan.variant.plugin.clone(),
                             params: params.clone(),
@@ -130,6 +146,7 @@ impl Sweep {
                 }
             }
         }
+        label_configurations(&mut trials);
         Ok(trials)
     }
 
@@ -243,8 +260,34 @@ fn round4(x: f64) -> f64 {
     format!("{x:.3e}").parse().unwrap_or(x)
 }
 
-/// `label` alone, or `label (k=v, k=v)` with the distinguishing values sorted by name.
-fn render_label(label: &str, varied: &BTreeMap<String, ParamValue>) -> String {
+/// Labels every trial by the parameters that tell its configuration apart from the other
+/// configurations of its variant.
+fn label_configurations(trials: &mut [Trial]) {
+    let mut variants: Vec<&str> = Vec::new();
+    for t in trials.iter() {
+        if !variants.contains(&t.variant.as_str()) {
+            variants.push(&t.variant);
+        }
+    }
+    let variants: Vec<String> = variants.into_iter().map(str::to_string).collect();
+    for variant in variants {
+        let members: Vec<usize> = (0..trials.len())
+            .filter(|&i| trials[i].variant == variant)
+            .collect();
+        let labels = {
+            let configs: Vec<&BTreeMap<String, ParamValue>> =
+                members.iter().map(|&i| &trials[i].params.0).collect();
+            crate::label::configuration_labels(&variant, &configs)
+        };
+        for (i, label) in members.into_iter().zip(labels) {
+            trials[i].label = label;
+        }
+    }
+}
+
+/// `label` alone, or `label (k=v, k=v)` with the grid and search values at full precision: how
+/// error messages name a configuration before every configuration is known.
+fn describe_point(label: &str, varied: &BTreeMap<String, ParamValue>) -> String {
     if varied.is_empty() {
         return label.to_string();
     }
@@ -264,6 +307,24 @@ pub fn render_value(value: &ParamValue) -> String {
         ParamValue::Bool(b) => b.to_string(),
         ParamValue::Str(s) => s.clone(),
     }
+}
+
+/// The parameters a trial key hashes: all but those still at a keyless default (a fix that is
+/// off), so that adding such a parameter to a plugin keeps recorded trials' keys.
+fn keyed_params(params: &Params, specs: &[ganbench_plugin_api::ParamSpec]) -> Params {
+    Params(
+        params
+            .0
+            .iter()
+            .filter(|(name, value)| {
+                specs
+                    .iter()
+                    .find(|s| &s.name == *name)
+                    .is_none_or(|s| s.in_trial_key(value))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

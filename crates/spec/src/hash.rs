@@ -102,10 +102,15 @@ fn float_bits(x: f64) -> u64 {
 ///
 /// The input is the sweep's serde form, so a field added to the schema later must be skipped
 /// when serializing its default (`skip_serializing_if`), or every recorded sweep would look changed.
+/// `primary` is left out: it only says how the report ranks the variants, so editing it must not
+/// make a sweep look changed (which would retrain every trial under a new version).
 pub fn spec_hash(sweep: &Sweep) -> String {
     let mut normalized = sweep.clone();
+    normalized.primary = None;
     normalized.checkpoint_every = Some(sweep.checkpoint_every());
     normalized.seeds = Seeds::List(sweep.seeds.to_vec());
+    // An operational limit, not part of what is trained: raising it continues the same sweep.
+    normalized.timeout = None;
     let value = serde_json::to_value(&normalized).expect("a sweep always serializes to JSON");
     let mut text = String::from("ganbench-spec/1\n");
     canonical_json(&value, &mut text);

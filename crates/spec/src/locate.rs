@@ -68,6 +68,45 @@ pub(crate) fn locate(text: &str, path: &[Seg<'_>], target: Target) -> usize {
     best
 }
 
+/// Byte offset of the value that takes `text` past `limit` values, if it holds more: the commas
+/// and opening brackets outside strings and comments, an upper bound of the list entries, map
+/// entries and fields that ron would build. Linear and allocation-free, so that a huge file is
+/// refused before it is parsed.
+pub(crate) fn beyond_value_limit(text: &str, limit: usize) -> Option<usize> {
+    let mut scanner = Scanner {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let mut count = 0usize;
+    loop {
+        scanner.skip_trivia();
+        let b = scanner.peek()?;
+        match b {
+            b'"' => scanner.string(),
+            b'\'' => scanner.char_literal(),
+            b'r' | b'b' if scanner.raw_or_byte_string() => {}
+            b',' | b'(' | b'[' | b'{' => {
+                count += 1;
+                if count > limit {
+                    return Some(scanner.pos);
+                }
+                scanner.pos += 1;
+            }
+            // A whole identifier at once, so that an `r` or `b` inside one is no string prefix.
+            _ if is_ident_start(b) => {
+                while scanner
+                    .peek()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    scanner.pos += 1;
+                }
+            }
+            _ => scanner.pos += 1,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Node {
     /// Byte offset of the value's first character.

@@ -1,20 +1,24 @@
 //! Reading a sweep file: RON into the schema, with ron's errors turned into
 //! `path:line:col: message` plus a hint.
 
+use std::io::Read;
 use std::path::Path;
 
 use ron::error::{Error as RonError, SpannedError};
 use ron::extensions::Extensions;
 
 use crate::error::{did_you_mean, ErrorKind, Position, SpecError};
-use crate::locate::{locate, Seg, Target};
-use crate::schema::{Source, Sweep, BAD_DATA};
+use crate::limits::{self, MAX_FILE_BYTES, MAX_VALUES};
+use crate::locate::{beyond_value_limit, locate, Seg, Target};
+use crate::schema::{Source, Sweep, BAD_DATA, BAD_TIMEOUT};
 
 impl Sweep {
     /// Reads and parses a sweep file (syntax and schema only; see [`Sweep::validate`]).
+    ///
+    /// A file of more than [`MAX_FILE_BYTES`] is refused before it is read.
     pub fn load(path: impl AsRef<Path>) -> Result<Sweep, SpecError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let read_error = |e: std::io::Error| {
             let mut err = SpecError::new(
                 ErrorKind::Read,
                 path,
@@ -23,7 +27,35 @@ impl Sweep {
             );
             err.source = Some(e);
             err
-        })?;
+        };
+        let too_big = |size: u64| {
+            SpecError::new(
+                ErrorKind::TooLarge,
+                path,
+                None,
+                format!(
+                    "the sweep file is {} bytes; sweep files are at most {} bytes",
+                    limits::thousands(size),
+                    limits::thousands(MAX_FILE_BYTES)
+                ),
+            )
+            .with_hint("a sweep lists variants and value ranges, not data; use a grid or a search instead of long lists")
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(too_big(size));
+        }
+        // A pipe or device reports no size: stop reading past the limit instead.
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Sweep::parse(&text, path)
     }
 
@@ -34,8 +66,22 @@ impl Sweep {
     ///
     /// The `implicit_some` extension is on, so optional fields take a bare value
     /// (`label: "WGAN-GP"`, `search: (trials: 20, …)`); `Some(…)` is accepted too.
+    ///
+    /// Text of more than [`MAX_VALUES`] values is refused before ron builds any of them.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Sweep, SpecError> {
         let path = path.as_ref();
+        if let Some(offset) = beyond_value_limit(text, MAX_VALUES) {
+            return Err(SpecError::new(
+                ErrorKind::TooLarge,
+                &crate::error::shown_path(path),
+                Some(Position::of_offset(text, offset)),
+                format!(
+                    "the sweep file holds more than {} values (list entries, map entries and fields)",
+                    limits::thousands(MAX_VALUES as u64)
+                ),
+            )
+            .with_hint("a sweep lists variants and value ranges, not data; use a grid or a search instead of long lists"));
+        }
         let options = ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME);
         let mut sweep: Sweep = options
             .from_str(text)
@@ -124,11 +170,21 @@ fn from_ron(err: &SpannedError, text: &str, path: &Path) -> SpecError {
             ErrorKind::WrongType,
             format!("expected {expected}, found {found} element(s)"),
         ),
+        RonError::Message(message) if message.starts_with(BAD_TIMEOUT) => at_field(
+            "timeout",
+            ErrorKind::InvalidValue,
+            format!("`timeout`: {}", &message[BAD_TIMEOUT.len()..]),
+        ),
         RonError::Message(message) => match message.strip_prefix(BAD_DATA) {
             Some(rest) => at_field("data", ErrorKind::BadData, format!("`data`: {rest}")),
             None if message.starts_with("a seed count") => {
                 at_field("seeds", ErrorKind::WrongType, format!("expected {message}"))
             }
+            None if message.starts_with("a metric name") => at_field(
+                "primary",
+                ErrorKind::BadPrimary,
+                format!("`primary`: expected {message}"),
+            ),
             None if message.starts_with("a dataset") => {
                 at_field("data", ErrorKind::WrongType, format!("expected {message}"))
             }

@@ -6,8 +6,9 @@
 //! a variant with a `search` of its own ignores the sweep-level search entirely. Naming one
 //! parameter in both `grid` and `search` of the same level is an error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::rc::Rc;
 
 use ganbench_data::DataError;
 
@@ -16,8 +17,10 @@ use ganbench_plugin_api::{ParamKind, ParamSpec, ParamValue};
 
 use crate::catalog::PluginCatalog;
 use crate::error::{did_you_mean, shown_path, ErrorKind, Position, SpecError};
+use crate::limits::{self, DEFAULT_MAX_TRIALS, MAX_EVAL_SAMPLES, MAX_STEPS};
 use crate::locate::{locate, Seg, Target};
-use crate::schema::{DataSpec, Dist, Search, Sweep, Variant};
+use crate::primary::{known_metric, MetricData, Primary, KNOWN_METRICS};
+use crate::schema::{DataSpec, Dist, Search, Seeds, Sweep, Variant};
 
 /// Attempts at drawing distinct search points, per requested point, before giving up.
 const DRAW_ATTEMPTS_PER_TRIAL: usize = 100;
@@ -53,7 +56,8 @@ pub(crate) struct Plan<'a> {
     pub index: usize,
     pub variant: &'a Variant,
     pub label: String,
-    pub specs: Vec<ParamSpec>,
+    /// Shared between the variants of one plugin: a sweep may have many variants.
+    pub specs: Rc<[ParamSpec]>,
     pub fixed: BTreeMap<String, ParamValue>,
     /// Axes sorted by name; values in file order.
     pub grid: Vec<(String, Vec<ParamValue>)>,
@@ -227,11 +231,11 @@ impl<'a> Scope<'a> {
                     )
                     .with_hint(format!("list at least one value, e.g. `\"{name}\": [1e-4, 2e-4]`, or remove the axis")));
             }
-            let mut seen = Vec::new();
+            let mut seen = HashSet::with_capacity(values.len());
             for (j, value) in values.iter().enumerate() {
                 let path = [Seg::Field("grid"), Seg::Key(name), Seg::Index(j)];
                 let v = self.check_value(ctx, "grid", &decls, value, &path)?;
-                if seen.contains(&v) {
+                if !seen.insert(ValueKey::of(&v)) {
                     return Err(ctx.err(
                         ErrorKind::DuplicateValue,
                         &self.path(&path),
@@ -239,7 +243,6 @@ impl<'a> Scope<'a> {
                         format!("{}: grid axis `{name}` lists {value} twice", self.owner),
                     ));
                 }
-                seen.push(v);
             }
         }
         Ok(())
@@ -342,11 +345,11 @@ impl<'a> Scope<'a> {
                     }
                 }
                 Dist::Choice(options) => {
-                    let mut seen = Vec::new();
+                    let mut seen = HashSet::with_capacity(options.len());
                     for (j, option) in options.iter().enumerate() {
                         let path = at(&[Seg::Index(0), Seg::Index(j)]);
                         let v = self.check_value(ctx, "search", &decls, option, &path)?;
-                        if seen.contains(&v) {
+                        if !seen.insert(ValueKey::of(&v)) {
                             return Err(ctx.err(
                                 ErrorKind::DuplicateValue,
                                 &self.path(&path),
@@ -354,12 +357,32 @@ impl<'a> Scope<'a> {
                                 format!("{}: `{name}`: Choice lists {option} twice", self.owner),
                             ));
                         }
-                        seen.push(v);
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A checked value as a set key: equal exactly when the values are `==` (floats by their bits,
+/// with −0 as +0; NaN never passes a check).
+#[derive(PartialEq, Eq, Hash)]
+enum ValueKey {
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl ValueKey {
+    fn of(value: &ParamValue) -> Self {
+        match value {
+            ParamValue::Bool(b) => ValueKey::Bool(*b),
+            ParamValue::Int(i) => ValueKey::Int(*i),
+            ParamValue::Float(x) => ValueKey::Float(if *x == 0.0 { 0 } else { x.to_bits() }),
+            ParamValue::Str(s) => ValueKey::Str(s.clone()),
+        }
     }
 }
 
@@ -407,26 +430,53 @@ fn discrete_size(dist: &Dist) -> Option<u128> {
 
 impl Sweep {
     /// Every check that needs no training, against the plugins' declared parameters; the first
-    /// problem found is returned, located at `path:line:col`. [`Sweep::expand`] runs it too.
+    /// problem found is returned, located at `path:line:col`. [`Sweep::expand`] runs it too, with
+    /// the default limit of [`DEFAULT_MAX_TRIALS`] trials.
     pub fn validate(&self, catalog: &dyn PluginCatalog) -> Result<(), SpecError> {
-        self.expand(catalog).map(|_| ())
+        self.validate_at_most(catalog, DEFAULT_MAX_TRIALS)
     }
 
-    /// Checks everything and resolves each variant's plan.
+    /// [`Sweep::validate`] with a limit of `max_trials` trials.
+    pub fn validate_at_most(
+        &self,
+        catalog: &dyn PluginCatalog,
+        max_trials: u64,
+    ) -> Result<(), SpecError> {
+        self.expand_at_most(catalog, max_trials).map(|_| ())
+    }
+
+    /// Checks everything and resolves each variant's plan; the trials are counted (and refused
+    /// above `max_trials`) before the caller expands any.
     pub(crate) fn plans(
         &self,
         ctx: &Ctx<'_>,
         catalog: &dyn PluginCatalog,
+        max_trials: u64,
     ) -> Result<Vec<Plan<'_>>, SpecError> {
         self.check_header(ctx)?;
+        limits::check_strings(self, ctx)?;
+        limits::check_lower_bound(self, ctx, max_trials)?;
+        if let Seeds::List(list) = &self.seeds {
+            limits::check_duplicate_seeds(list, ctx)?;
+        }
         self.check_data(ctx)?;
+        self.check_primary(ctx)?;
 
-        // Plugins and labels.
-        let mut specs = Vec::with_capacity(self.variants.len());
-        let mut labels: Vec<&str> = Vec::new();
+        // Plugins and labels; each plugin's declarations are asked for once.
+        let mut declared: HashMap<&str, Rc<[ParamSpec]>> = HashMap::new();
+        let mut specs: Vec<Rc<[ParamSpec]>> = Vec::with_capacity(self.variants.len());
+        let mut labels: HashSet<&str> = HashSet::with_capacity(self.variants.len());
         for (i, v) in self.variants.iter().enumerate() {
             let at = [Seg::Field("variants"), Seg::Index(i), Seg::Field("plugin")];
-            let Some(s) = catalog.params(&v.plugin) else {
+            let known = match declared.get(v.plugin.as_str()) {
+                Some(s) => Some(s.clone()),
+                None => catalog.params(&v.plugin).map(|s| {
+                    let s: Rc<[ParamSpec]> = s.into();
+                    declared.insert(&v.plugin, s.clone());
+                    s
+                }),
+            };
+            let Some(s) = known else {
                 let names = catalog.names();
                 return Err(ctx
                     .err(
@@ -449,7 +499,7 @@ impl Sweep {
                     "a variant label must not be empty",
                 ));
             }
-            if labels.contains(&v.label()) {
+            if !labels.insert(v.label()) {
                 let what = if v.label.is_some() {
                     "label"
                 } else {
@@ -464,14 +514,13 @@ impl Sweep {
                     )
                     .with_hint("give each variant a distinct `label: \"…\"`; reports group trials by label"));
             }
-            labels.push(v.label());
         }
 
         // Sweep-level sections: a name must be declared by at least one variant's plugin.
         let mut distinct: Vec<(&str, &[ParamSpec])> = Vec::new();
         for (v, s) in self.variants.iter().zip(&specs) {
             if !distinct.iter().any(|(p, _)| *p == v.plugin) {
-                distinct.push((v.plugin.as_str(), s.as_slice()));
+                distinct.push((v.plugin.as_str(), &s[..]));
             }
         }
         let sweep_scope = Scope {
@@ -491,7 +540,7 @@ impl Sweep {
             let scope = Scope {
                 prefix: vec![Seg::Field("variants"), Seg::Index(i)],
                 owner: format!("variant `{}`", v.label()),
-                plugins: vec![(v.plugin.as_str(), s.as_slice())],
+                plugins: vec![(v.plugin.as_str(), &s[..])],
                 sweep_level: false,
             };
             scope.check_params(ctx, "params", &v.params)?;
@@ -501,12 +550,15 @@ impl Sweep {
             }
         }
 
-        self.variants
+        let plans = self
+            .variants
             .iter()
             .zip(specs)
             .enumerate()
             .map(|(i, (v, s))| self.plan(ctx, i, v, s))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        limits::check_trial_count(self, ctx, &plans, max_trials)?;
+        Ok(plans)
     }
 
     fn check_header(&self, ctx: &Ctx<'_>) -> Result<(), SpecError> {
@@ -529,6 +581,18 @@ impl Sweep {
                 &field("steps"),
                 Target::Value,
                 "`steps` must be at least 1",
+            ));
+        }
+        if self.steps > MAX_STEPS {
+            return Err(ctx.err(
+                ErrorKind::TooLarge,
+                &field("steps"),
+                Target::Value,
+                format!(
+                    "`steps` is {}; at most {} are allowed",
+                    limits::thousands(self.steps),
+                    limits::thousands(MAX_STEPS)
+                ),
             ));
         }
         if self.eval_every > self.steps {
@@ -567,8 +631,23 @@ impl Sweep {
                 )
                 .with_hint("the toy-data protocol uses 2500 (the default)"));
         }
-        let seeds = self.seeds.to_vec();
-        if seeds.is_empty() {
+        if self.eval_samples > MAX_EVAL_SAMPLES {
+            return Err(ctx
+                .err(
+                    ErrorKind::TooLarge,
+                    &field("eval_samples"),
+                    Target::Value,
+                    format!(
+                        "`eval_samples` is {}; at most {} are allowed",
+                        limits::thousands(self.eval_samples as u64),
+                        limits::thousands(MAX_EVAL_SAMPLES as u64)
+                    ),
+                )
+                .with_hint(
+                    "FID is usually computed on 50,000 samples; the toy-data protocol uses 2500",
+                ));
+        }
+        if self.seeds.is_empty() {
             return Err(ctx
                 .err(
                     ErrorKind::NoSeeds,
@@ -577,16 +656,6 @@ impl Sweep {
                     "`seeds` is empty: no trial would run",
                 )
                 .with_hint("e.g. `seeds: 3` (seeds 0, 1, 2) or `seeds: [1, 5, 9]`"));
-        }
-        for (j, seed) in seeds.iter().enumerate() {
-            if seeds[..j].contains(seed) {
-                return Err(ctx.err(
-                    ErrorKind::DuplicateSeed,
-                    &[Seg::Field("seeds"), Seg::Index(j)],
-                    Target::Value,
-                    format!("seed {seed} is listed twice"),
-                ));
-            }
         }
         if self.variants.is_empty() {
             return Err(ctx
@@ -597,6 +666,95 @@ impl Sweep {
                     "`variants` is empty: nothing to compare",
                 )
                 .with_hint("e.g. `variants: [(plugin: \"gan\"), (plugin: \"wgan-gp\")]`"));
+        }
+        Ok(())
+    }
+
+    /// Checks `primary`: a metric with a direction, computed on this sweep's kind of data.
+    fn check_primary(&self, ctx: &Ctx<'_>) -> Result<(), SpecError> {
+        let Some(primary) = &self.primary else {
+            return Ok(());
+        };
+        let toy = matches!(self.data, DataSpec::Toy(_));
+        let fail = |message: String, hint: String| {
+            Err(ctx
+                .err(
+                    ErrorKind::BadPrimary,
+                    &[Seg::Field("primary")],
+                    Target::Value,
+                    message,
+                )
+                .with_hint(hint))
+        };
+        let name = primary.metric();
+        let known_here = || {
+            KNOWN_METRICS
+                .iter()
+                .filter(|m| m.direction.is_some())
+                .filter(|m| match m.data {
+                    MetricData::Toy => toy,
+                    MetricData::Images => !toy,
+                    MetricData::Any => true,
+                })
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+        };
+        if name.trim().is_empty() {
+            return fail(
+                "`primary` names no metric".into(),
+                format!(
+                    "e.g. `primary: \"{}\"`",
+                    crate::primary::default_primary(toy)
+                ),
+            );
+        }
+        let known = known_metric(name);
+        match (primary, known) {
+            (Primary::Name(_), None) => {
+                return Err(ctx
+                    .err(
+                        ErrorKind::BadPrimary,
+                        &[Seg::Field("primary")],
+                        Target::Value,
+                        format!("`primary`: ganbench does not know whether larger `{name}` is better"),
+                    )
+                    .with_hint(match did_you_mean(name, known_here()) {
+                        Some(typo) => typo,
+                        None => format!(
+                            "for a metric a plugin adds, give its direction: `primary: (metric: \"{name}\", higher_is_better: true)`"
+                        ),
+                    }))
+            }
+            (Primary::Name(_), Some(k)) if k.direction.is_none() => {
+                return fail(
+                    format!("`primary`: `{name}` has no better direction (it trades off against other terms)"),
+                    format!("rank by one of: {}", known_here().join(", ")),
+                )
+            }
+            (Primary::Metric { .. }, Some(k)) if k.direction.is_some() && k.direction != primary.direction() => {
+                let d = k.direction.map_or("", |d| d.as_str());
+                return fail(
+                    format!("`primary`: {d} `{name}` is better, but `higher_is_better` says otherwise"),
+                    format!("write `primary: \"{name}\"`: ganbench knows its direction"),
+                );
+            }
+            _ => {}
+        }
+        if let Some(k) = known {
+            let wrong = match k.data {
+                MetricData::Toy if !toy => Some(("toy 2D data", "image")),
+                MetricData::Images if toy => Some(("image data", "toy")),
+                _ => None,
+            };
+            if let Some((computed_on, this)) = wrong {
+                return fail(
+                    format!(
+                        "`primary`: `{name}` is computed on {computed_on} only, and this sweep trains on {this} data ({})",
+                        self.data
+                    ),
+                    format!("on this data rank by one of: {}", known_here().join(", ")),
+                );
+            }
         }
         Ok(())
     }
@@ -638,7 +796,7 @@ impl Sweep {
         ctx: &Ctx<'_>,
         index: usize,
         v: &'s Variant,
-        specs: Vec<ParamSpec>,
+        specs: Rc<[ParamSpec]>,
     ) -> Result<Plan<'s>, SpecError> {
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         enum Level {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::ErrorCode;
 
-use crate::types::{RunId, SweepId};
+use crate::types::{RunId, Status, SweepId};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -49,6 +49,28 @@ pub enum StoreError {
         /// The newest version this build can migrate to.
         supported: i64,
     },
+    /// The file's schema version is older than this build's, and it was opened read-only, so it
+    /// cannot be upgraded.
+    #[error("database file {} has schema version {found}, older than this ganbench's {current}; it must be upgraded before it can be read, which needs write access: make it (and its folder) writable and run this command again, or use the ganbench that wrote it", .path.display())]
+    TooOld {
+        /// The database file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The version this build writes.
+        current: i64,
+    },
+    /// A table of the file is missing or differs from what ganbench created (changed by hand
+    /// or by another program). Refused before anything is written.
+    #[error("database file {} does not have the tables of a ganbench database (schema version {version}): {problem}; it was changed outside ganbench: restore it from a backup, or pass --db to use another file", .path.display())]
+    SchemaMismatch {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        version: i64,
+        /// What differs.
+        problem: String,
+    },
     /// A migration failed; it ran in a transaction, so the file is unchanged.
     #[error("upgrading database file {} to schema version {version} failed ({detail}); the file was left unchanged: please report this, and meanwhile use the ganbench that wrote it, or pass --db to use another file", .path.display())]
     Migration {
@@ -90,10 +112,12 @@ pub enum StoreError {
         new_hash: String,
     },
     /// No run with this id.
-    #[error("run {0} does not exist in this database; list the runs with `ganbench status`")]
+    #[error(
+        "run {0} does not exist in this database; `ganbench ls SWEEP` lists the runs of a sweep"
+    )]
     NoSuchRun(RunId),
     /// No sweep with this id.
-    #[error("sweep {0} does not exist in this database; list the sweeps with `ganbench status`")]
+    #[error("sweep {0} does not exist in this database; `ganbench ls` lists the sweeps")]
     NoSuchSweep(SweepId),
     /// `claim_run` on a run that another process marks as running.
     #[error("run {run} is already running (process {pid} on host {host}); stop that process first, or if it died, start ganbench again so that it marks the run interrupted")]
@@ -104,6 +128,17 @@ pub enum StoreError {
         pid: u32,
         /// The owner's host ("?" if none).
         host: String,
+    },
+    /// `claim_run` or `truncate_after` on a run whose result is in: finished or diverged (or
+    /// failed, for a claim that does not retry failed runs). Nothing was changed.
+    #[error("run {run} is already {status} (at step {step}); its results are kept and it is not trained again{}", if matches!(.status, Status::Failed) { "; `ganbench run --retry-failed` retries failed runs" } else { "" })]
+    RunEnded {
+        /// The run.
+        run: RunId,
+        /// Its status: finished, diverged or failed.
+        status: Status,
+        /// Its last step.
+        step: u64,
     },
     /// A status string read from the database or given by the user is unknown.
     #[error("unknown run status '{0}'; expected one of queued, running, finished, failed, diverged, interrupted")]

@@ -12,7 +12,7 @@
 //!     trial_key: "gan/seed=0", label: "gan", plugin: "gan", params_json: "{}",
 //!     seed: 0, build_id: "b", total_steps: Some(1000),
 //! })?;
-//! store.claim_run(run.id, std::process::id(), &ganbench_store::host_name())?;
+//! store.claim_run(run.id, std::process::id(), &ganbench_store::host_name(), None)?;
 //! let writer = store.writer()?; // clone it into worker threads
 //! writer.log(run.id, 1, &[("d_loss", 0.69), ("g_loss", 0.71)])?;
 //! writer.flush()?; // at each checkpoint: everything logged so far is now in the file
@@ -71,6 +71,7 @@ mod error;
 mod read;
 mod schema;
 mod sys;
+mod time;
 mod types;
 mod write;
 mod writer;
@@ -83,10 +84,11 @@ pub use error::{Result, StoreError};
 pub use read::ExportIter;
 pub use schema::{APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use sys::{host_name, pid_is_alive};
+pub use time::{format_time, now_ms, UtcTime};
 pub use types::{
     Artifact, EnsuredRun, Event, ExportRow, LastValue, NewRun, Point, Registration, Run,
     RunDetails, RunId, Status, StatusCounts, Sweep, SweepId, SweepSummary, Truncated,
-    EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
+    EXTRACTOR_EVENT, KILLED_EVENT, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
 };
 pub use writer::{Writer, WriterOptions};
 
@@ -103,11 +105,24 @@ pub struct Store {
 
 impl Store {
     /// Opens or creates the database at `path` (and its directory), applying pending
-    /// migrations. Refuses a file that is not SQLite, not ganbench's, corrupt, or written by a
-    /// newer ganbench, with an error that names the file.
+    /// migrations. Refuses a file that is not SQLite, not ganbench's, corrupt, written by a
+    /// newer ganbench, or whose tables were changed outside ganbench
+    /// ([`StoreError::SchemaMismatch`]), with an error that names the file, before anything is
+    /// written to it.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = schema::open(&path)?;
+        Ok(Store { conn, path })
+    }
+
+    /// Opens an existing database for reading only (`ls`, `show`, `export`, `report`): nothing
+    /// is created, migrated or written, so it works on a read-only file or folder. The same
+    /// checks as [`Store::open`] refuse a foreign, corrupt or newer file and a file whose tables
+    /// were changed; a file of an older schema is refused ([`StoreError::TooOld`]). Writing
+    /// calls on the returned store fail.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_read_only(&path)?;
         Ok(Store { conn, path })
     }
 
@@ -158,14 +173,6 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
-}
-
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// NaN -> NULL (SQLite would do it anyway; doing it explicitly makes the convention visible).

@@ -104,6 +104,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 
 /// Like [`open`] but migrates only up to `target`; lets tests build old-version files.
 pub(crate) fn open_at_version(path: &Path, target: i64) -> Result<Connection> {
+    refuse_folder(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),
@@ -126,6 +127,11 @@ pub(crate) fn open_at_version(path: &Path, target: i64) -> Result<Connection> {
         let tx = conn.unchecked_transaction().at(path)?;
         let (version, app_id) = read_versions(&tx, path)?;
         check_versions(&tx, path, version, app_id)?;
+        // A file at its final version is checked now, before anything is written to it; one
+        // that migrates is checked inside the migration's transaction.
+        if version >= target {
+            check_tables(&tx, path, version)?;
+        }
         version
     };
     set_wal(&conn, path)?;
@@ -137,7 +143,7 @@ pub(crate) fn open_at_version(path: &Path, target: i64) -> Result<Connection> {
     Ok(conn)
 }
 
-/// WAL: readers (report, `ganbench status`) never block the writer and vice versa.
+/// WAL: readers (report, `ganbench ls`) never block the writer and vice versa.
 /// synchronous=NORMAL (set by the caller) in WAL: a commit survives a crash or kill -9 of the
 /// process (it is in the OS's page cache); only an OS crash or power cut can lose the last
 /// commits, never corrupt the file. `Writer::sync` forces everything to disk for that case.
@@ -238,6 +244,7 @@ fn migrate(conn: &Connection, path: &Path, target: i64) -> Result<()> {
                 other => other, // busy, corrupt...: those messages fit better
             })?;
     }
+    check_tables(&tx, path, target)?;
     let violations: i64 = tx
         .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
             r.get(0)
@@ -251,4 +258,217 @@ fn migrate(conn: &Connection, path: &Path, target: i64) -> Result<()> {
         });
     }
     tx.commit().at(path)
+}
+
+/// Opens an existing file for reading only: nothing is created, migrated or written, so it works
+/// on a read-only file or folder. Checks the header and the tables like [`open`]. A file of an
+/// older schema version is refused with [`StoreError::TooOld`] (upgrading it is a write).
+///
+/// A WAL database needs its `-shm` index to be read; SQLite creates it on open, which a read-only
+/// folder forbids. When the folder has none and no write-ahead log holds unmerged changes, the
+/// file is opened `immutable` (SQLite then reads the main file alone, without locks: right for a
+/// folder nobody can write). Otherwise the error says what to do.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
+    let open_error = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    };
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        });
+    }
+    refuse_folder(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
+    match check_read_only(&conn, path) {
+        Ok(()) => return Ok(conn),
+        Err(StoreError::Open { .. } | StoreError::Sqlite { .. }) if !wal_has_changes(path) => {}
+        Err(StoreError::Open { source, .. }) => return Err(wal_unreadable(path, &*source)),
+        Err(StoreError::Sqlite { source, .. }) => return Err(wal_unreadable(path, &source)),
+        Err(e) => return Err(e),
+    }
+    drop(conn);
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
+    check_read_only(&conn, path)?;
+    Ok(conn)
+}
+
+/// A folder given as the database: say so (SQLite would say "disk I/O error" or "unable to open").
+fn refuse_folder(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source: "it is a folder; name a database file in it, e.g. --db FOLDER/ganbench.sqlite"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// A WAL database in a folder where its `-shm` index cannot be created, with changes in its log.
+fn wal_unreadable(path: &Path, cause: &dyn std::error::Error) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        source: format!(
+            "{cause}: its write-ahead log ({}-wal) holds changes that can only be read with an \
+             index file ({}-shm) that this process cannot create in a read-only folder; make the \
+             folder writable, or copy the database and its -wal file somewhere writable",
+            path.display(),
+            path.display()
+        )
+        .into(),
+    }
+}
+
+/// The header, version and tables of a file opened read-only, in one read transaction.
+fn check_read_only(conn: &Connection, path: &Path) -> Result<()> {
+    let tx = conn.unchecked_transaction().at(path)?;
+    let (version, app_id) = read_versions(&tx, path)?;
+    check_versions(&tx, path, version, app_id)?;
+    if version == 0 {
+        return Err(StoreError::NotGanbench {
+            path: path.to_path_buf(),
+            detail: "it is an empty SQLite file with no ganbench schema".into(),
+        });
+    }
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::TooOld {
+            path: path.to_path_buf(),
+            found: version,
+            current: SCHEMA_VERSION,
+        });
+    }
+    check_tables(&tx, path, version)
+}
+
+/// True when `path-wal` exists and is not empty: changes not yet merged into the main file.
+fn wal_has_changes(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
+
+/// `path` for a `file:` URI: absolute, with `%`, `?` and `#` (and non-ASCII bytes) escaped.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in absolute.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// One column of a table as `PRAGMA table_info` describes it.
+#[derive(Debug, PartialEq, Eq)]
+struct Column {
+    name: String,
+    declared_type: String,
+    not_null: bool,
+    primary_key: i64,
+}
+
+/// Table name → columns, for every ganbench table in `conn`.
+fn tables(conn: &Connection, path: &Path) -> Result<Vec<(String, Vec<Column>)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .at(path)?;
+    names
+        .into_iter()
+        .map(|name| {
+            let columns = conn
+                .prepare(
+                    "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+                )
+                .and_then(|mut st| {
+                    st.query_map([&name], |r| {
+                        Ok(Column {
+                            name: r.get(0)?,
+                            declared_type: r.get::<_, String>(1)?.to_ascii_uppercase(),
+                            not_null: r.get(2)?,
+                            primary_key: r.get(3)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .at(path)?;
+            Ok((name, columns))
+        })
+        .collect()
+}
+
+/// Refuses a file whose tables differ from what the migrations up to `version` build: a table
+/// missing, or a column missing, added, renamed or retyped (by hand, or by another program).
+/// The expected tables come from running the same migrations on an empty in-memory database.
+fn check_tables(conn: &Connection, path: &Path, version: i64) -> Result<()> {
+    let expected = {
+        let memory = Connection::open_in_memory().at(path)?;
+        for sql in MIGRATIONS.iter().take(version as usize) {
+            memory.execute_batch(sql).at(path)?;
+        }
+        tables(&memory, path)?
+    };
+    let found = tables(conn, path)?;
+    let mismatch = |problem: String| StoreError::SchemaMismatch {
+        path: path.to_path_buf(),
+        version,
+        problem,
+    };
+    for (table, columns) in &expected {
+        let Some((_, have)) = found.iter().find(|(name, _)| name == table) else {
+            return Err(mismatch(format!("table `{table}` is missing")));
+        };
+        for column in columns {
+            match have.iter().find(|c| c.name == column.name) {
+                None => {
+                    return Err(mismatch(format!(
+                        "table `{table}` has no column `{}`",
+                        column.name
+                    )))
+                }
+                Some(c) if c != column => {
+                    return Err(mismatch(format!(
+                        "column `{table}.{}` is declared `{}{}{}`, expected `{}{}{}`",
+                        c.name,
+                        c.declared_type,
+                        if c.not_null { " NOT NULL" } else { "" },
+                        if c.primary_key > 0 {
+                            " PRIMARY KEY"
+                        } else {
+                            ""
+                        },
+                        column.declared_type,
+                        if column.not_null { " NOT NULL" } else { "" },
+                        if column.primary_key > 0 {
+                            " PRIMARY KEY"
+                        } else {
+                            ""
+                        },
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = have
+            .iter()
+            .find(|c| !columns.iter().any(|e| e.name == c.name))
+        {
+            return Err(mismatch(format!(
+                "table `{table}` has a column `{}` that ganbench does not know",
+                extra.name
+            )));
+        }
+    }
+    // Indexes are not compared: a missing one makes queries slow, not wrong.
+    Ok(())
 }

@@ -12,6 +12,14 @@ use crate::error::StoreError;
 /// Written by the runner's parent, read by reports.
 pub const EXTRACTOR_EVENT: &str = "extractor";
 
+/// The event kind recorded when a run's worker process was killed from outside (SIGKILL, e.g.
+/// by the out-of-memory killer, or SIGTERM/SIGHUP it did not handle): such a run is left
+/// `interrupted` to resume, and after [`Store::kills_since_failure`] reaches the runner's bound it
+/// fails instead.
+///
+/// [`Store::kills_since_failure`]: crate::Store::kills_since_failure
+pub const KILLED_EVENT: &str = "killed";
+
 /// The artifact kind of a run's generated samples at an evaluation (an .npy array).
 pub const SAMPLES_ARTIFACT: &str = "samples";
 

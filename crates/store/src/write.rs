@@ -4,7 +4,9 @@
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{AtPath, Result, StoreError};
-use crate::types::{Artifact, EnsuredRun, NewRun, Registration, RunId, Status, SweepId, Truncated};
+use crate::types::{
+    Artifact, EnsuredRun, NewRun, Registration, RunId, Status, SweepId, Truncated, KILLED_EVENT,
+};
 use crate::{now_ms, Store};
 
 impl Store {
@@ -146,31 +148,63 @@ impl Store {
     }
 
     /// Marks the run `running`, owned by process `pid` on `host` (records a "claimed" event).
-    /// Fails with [`StoreError::AlreadyRunning`] if another owner has it running, so two
-    /// `ganbench run` processes on one sweep never train the same run. Claiming again with
-    /// the same owner is a no-op.
-    pub fn claim_run(&self, run: RunId, pid: u32, host: &str) -> Result<()> {
+    ///
+    /// The status is checked in the same transaction as the claim, so whatever other processes
+    /// did since the caller last looked, a result is never taken over:
+    /// - another live owner has it running: [`StoreError::AlreadyRunning`] (so two
+    ///   `ganbench run` processes on one sweep never train the same run);
+    /// - it is finished or diverged: [`StoreError::RunEnded`], always;
+    /// - it failed: [`StoreError::RunEnded`], unless `retry_failed_before` is given and the run
+    ///   failed at or before that time (unix ms). `--retry-failed` passes the time its command
+    ///   started: it retries the runs that had failed then, not one that a concurrent retry of
+    ///   another process has just failed again.
+    ///
+    /// Claiming again with the same owner is a no-op.
+    pub fn claim_run(
+        &self,
+        run: RunId,
+        pid: u32,
+        host: &str,
+        retry_failed_before: Option<i64>,
+    ) -> Result<()> {
         let p = &self.path;
         let tx = self.write_tx()?;
-        let row: Option<(String, Option<u32>, Option<String>, i64)> = tx
+        type Row = (String, Option<u32>, Option<String>, i64, Option<i64>);
+        let row: Option<Row> = tx
             .query_row(
-                "SELECT status, owner_pid, host, step FROM runs WHERE id = ?1",
+                "SELECT status, owner_pid, host, step, ended_at FROM runs WHERE id = ?1",
                 [run.0],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .at(p)?;
-        let (status, owner, owner_host, step) = row.ok_or(StoreError::NoSuchRun(run))?;
+        let (status, owner, owner_host, step, ended_at) = row.ok_or(StoreError::NoSuchRun(run))?;
         let status: Status = status.parse()?;
-        if status == Status::Running {
-            if owner == Some(pid) && owner_host.as_deref() == Some(host) {
-                return Ok(());
+        let ended = || StoreError::RunEnded {
+            run,
+            status,
+            step: step as u64,
+        };
+        match status {
+            Status::Running => {
+                if owner == Some(pid) && owner_host.as_deref() == Some(host) {
+                    return Ok(());
+                }
+                return Err(StoreError::AlreadyRunning {
+                    run,
+                    pid: owner.unwrap_or(0),
+                    host: owner_host.unwrap_or_else(|| "?".to_owned()),
+                });
             }
-            return Err(StoreError::AlreadyRunning {
-                run,
-                pid: owner.unwrap_or(0),
-                host: owner_host.unwrap_or_else(|| "?".to_owned()),
-            });
+            Status::Finished | Status::Diverged => return Err(ended()),
+            Status::Failed => {
+                let retry = retry_failed_before
+                    .is_some_and(|before| ended_at.is_none_or(|ended| ended <= before));
+                if !retry {
+                    return Err(ended());
+                }
+            }
+            Status::Queued | Status::Interrupted => {}
         }
         let now = now_ms();
         tx.execute(
@@ -189,6 +223,19 @@ impl Store {
             &format!("claimed by process {pid} on {host} (was {status} at step {step})"),
         )?;
         tx.commit().at(p)
+    }
+
+    /// How many times the run's worker was killed from outside ([`KILLED_EVENT`]s) since it last
+    /// failed: what bounds the resumption of a run that the out-of-memory killer ends every time.
+    pub fn kills_since_failure(&self, run: RunId) -> Result<u32> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE run_id = ?1 AND kind = ?2 AND id >
+                     COALESCE((SELECT max(id) FROM events WHERE run_id = ?1 AND kind = 'failed'), 0)",
+                params![run.0, KILLED_EVENT],
+                |r| r.get(0),
+            )
+            .at(&self.path)
     }
 
     /// Sets the status only. `running`/`queued` clear `ended_at`, any other status sets it.
@@ -237,20 +284,29 @@ impl Store {
     /// progress to `step`; records a "truncated" event. Call it when resuming from a checkpoint
     /// taken at `step`, before logging again, so that nothing is logged twice. Events are kept
     /// (they are the run's history). Returns what was removed; deleting artifact files is the
-    /// caller's business.
+    /// caller's business. A finished or diverged run is refused ([`StoreError::RunEnded`]): its
+    /// results are kept whatever the caller believes.
     pub fn truncate_after(&self, run: RunId, step: u64) -> Result<Truncated> {
         let p = &self.path;
         let s = step as i64;
         let tx = self.write_tx()?;
-        let exists: bool = tx
+        let row: Option<(String, i64)> = tx
             .query_row(
-                "SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?1)",
+                "SELECT status, step FROM runs WHERE id = ?1",
                 [run.0],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .optional()
             .at(p)?;
-        if !exists {
-            return Err(StoreError::NoSuchRun(run));
+        let (status, current) = row.ok_or(StoreError::NoSuchRun(run))?;
+        let status: Status = status.parse()?;
+        // Results are never deleted: only a run that is still to be trained can be rewound.
+        if matches!(status, Status::Finished | Status::Diverged) {
+            return Err(StoreError::RunEnded {
+                run,
+                status,
+                step: current as u64,
+            });
         }
         let artifacts: Vec<Artifact> = {
             let mut st = tx

@@ -22,7 +22,7 @@ pub struct WriterOptions {
     /// Commit when this many rows are buffered. Bigger batches amortize the commit; the
     /// default keeps a batch's write lock well under a second.
     pub max_batch_rows: usize,
-    /// Commit at most this long after the first buffered message, so that `ganbench status`
+    /// Commit at most this long after the first buffered message, so that `ganbench ls`
     /// and the report see fresh numbers even when nothing calls `flush`.
     pub max_delay: Duration,
     /// Capacity of the channel in messages (one `log` call is one message). When the writer

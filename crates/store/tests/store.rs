@@ -146,6 +146,111 @@ fn reopening_keeps_everything() {
     );
 }
 
+/// The database file and its write-ahead log (a missing log reads as empty), byte for byte: what
+/// "nothing was written" means. (The `-shm` index is shared memory that readers update too.)
+fn files(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    (
+        std::fs::read(path).unwrap(),
+        std::fs::read(wal).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_file_with_a_missing_or_altered_table_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    for (sql, problem) in [
+        ("DROP TABLE events", "table `events` is missing"),
+        (
+            "ALTER TABLE runs ADD COLUMN note TEXT",
+            "table `runs` has a column `note` that ganbench does not know",
+        ),
+        (
+            "ALTER TABLE artifacts RENAME COLUMN path TO file",
+            "table `artifacts` has no column `path`",
+        ),
+    ] {
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        drop(setup(&path));
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(sql).unwrap();
+            // Merge the log, so that "unchanged" below covers the main file alone.
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        }
+        let before = files(&path);
+        for err in [
+            Store::open(&path).unwrap_err(),
+            Store::open_read_only(&path).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, StoreError::SchemaMismatch { problem: p, .. } if p == problem),
+                "{sql}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&path.display().to_string()) && msg.contains(problem),
+                "{msg}"
+            );
+        }
+        assert!(before == files(&path), "{sql}: the file was written to");
+    }
+    // A file being migrated is checked in the migration's transaction: a v1 file missing a
+    // table is refused and stays at version 1.
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    drop(Store::open_at_schema_version(&path, 1).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE artifacts")
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::SchemaMismatch { problem, .. } if problem.contains("artifacts")),
+        "{err:?}"
+    );
+    let v: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1);
+}
+
+#[test]
+fn a_read_only_store_reads_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let (store, sweep, run) = setup(&path);
+    let w = store.writer().unwrap();
+    w.log(run, 1, &[("a", 1.0)]).unwrap();
+    w.flush().unwrap();
+    let before = files(&path);
+    let ro = Store::open_read_only(&path).unwrap();
+    assert_eq!(ro.runs(sweep).unwrap().len(), 1);
+    assert_eq!(ro.series(run, "a").unwrap().len(), 1);
+    assert!(ro.record_event(run, "x", "y").is_err(), "writes fail");
+    drop(ro);
+    assert!(before == files(&path));
+    drop((w, store));
+
+    // Nothing is created for a missing file, and an old schema is not upgraded.
+    let missing = dir.path().join("nothing/here.db");
+    assert!(matches!(
+        Store::open_read_only(&missing),
+        Err(StoreError::Open { .. })
+    ));
+    assert!(!missing.parent().unwrap().exists());
+    let old = dir.path().join("old.db");
+    drop(Store::open_at_schema_version(&old, 1).unwrap());
+    let err = Store::open_read_only(&old).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooOld { found: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("writable"), "{err}");
+}
+
 #[test]
 fn newer_schema_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,9 +434,9 @@ fn ensure_run_is_idempotent() {
 fn claim_finish_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let (store, sweep, run) = setup(&db(&dir));
-    store.claim_run(run, 10, "h").unwrap();
-    store.claim_run(run, 10, "h").unwrap(); // same owner: no-op
-    let err = store.claim_run(run, 11, "h").unwrap_err();
+    store.claim_run(run, 10, "h", None).unwrap();
+    store.claim_run(run, 10, "h", None).unwrap(); // same owner: no-op
+    let err = store.claim_run(run, 11, "h", None).unwrap_err();
     assert!(
         matches!(err, StoreError::AlreadyRunning { pid: 10, .. }),
         "{err:?}"
@@ -365,6 +470,95 @@ fn claim_finish_and_status() {
         store.record_event(RunId(77), "x", "y"),
         Err(StoreError::NoSuchRun(_))
     ));
+}
+
+#[test]
+fn ended_runs_are_never_claimed_again_and_their_results_never_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep, finished) = setup(&db(&dir));
+    let diverged = store.ensure_run(sweep, &new_run("t1", 1)).unwrap().id;
+    let failed = store.ensure_run(sweep, &new_run("t2", 2)).unwrap().id;
+    let w = store.writer().unwrap();
+    for (run, status) in [
+        (finished, Status::Finished),
+        (diverged, Status::Diverged),
+        (failed, Status::Failed),
+    ] {
+        store.claim_run(run, 10, "h", None).unwrap();
+        w.log(run, 1, &[("loss", 1.0)]).unwrap();
+        w.log(run, 2, &[("loss", 0.5)]).unwrap();
+        w.flush().unwrap();
+        store.finish_run(run, status, 2, None).unwrap();
+    }
+    let failed_at = store.run(failed).unwrap().ended_at_ms.unwrap();
+    // Another process (other pid) that planned these runs before they ended: refused, even when
+    // it retries failed runs.
+    for run in [finished, diverged] {
+        let err = store.claim_run(run, 11, "h", Some(i64::MAX)).unwrap_err();
+        assert!(
+            matches!(err, StoreError::RunEnded { step: 2, .. }),
+            "{err:?}"
+        );
+        assert!(matches!(
+            store.truncate_after(run, 0),
+            Err(StoreError::RunEnded { .. })
+        ));
+        assert_eq!(store.series(run, "loss").unwrap().len(), 2, "results kept");
+        assert_ne!(store.run(run).unwrap().status, Status::Running);
+    }
+    let err = store.claim_run(failed, 11, "h", None).unwrap_err();
+    assert!(
+        err.to_string().contains("--retry-failed"),
+        "the message says how to retry: {err}"
+    );
+    // A retry that started before the failure leaves it alone; one started after claims it.
+    assert!(matches!(
+        store.claim_run(failed, 11, "h", Some(failed_at - 1)),
+        Err(StoreError::RunEnded {
+            status: Status::Failed,
+            ..
+        })
+    ));
+    store.claim_run(failed, 11, "h", Some(failed_at)).unwrap();
+    assert_eq!(store.run(failed).unwrap().status, Status::Running);
+    let claims = |run| {
+        store
+            .run_details(run)
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.kind == "claimed")
+            .count()
+    };
+    assert_eq!(
+        [claims(finished), claims(diverged), claims(failed)],
+        [1, 1, 2]
+    );
+}
+
+#[test]
+fn kills_are_counted_until_the_run_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, run) = setup(&db(&dir));
+    assert_eq!(store.kills_since_failure(run).unwrap(), 0);
+    for _ in 0..2 {
+        store
+            .record_event(run, ganbench_store::KILLED_EVENT, "SIGKILL")
+            .unwrap();
+    }
+    assert_eq!(store.kills_since_failure(run).unwrap(), 2);
+    store
+        .finish_run(run, Status::Failed, 0, Some("killed"))
+        .unwrap();
+    assert_eq!(
+        store.kills_since_failure(run).unwrap(),
+        0,
+        "a retry starts over"
+    );
+    store
+        .record_event(run, ganbench_store::KILLED_EVENT, "SIGKILL")
+        .unwrap();
+    assert_eq!(store.kills_since_failure(run).unwrap(), 1);
 }
 
 #[test]
@@ -464,10 +658,10 @@ fn orphans_of_dead_processes_become_interrupted() {
         id("fin"),
         id("noown"),
     );
-    store.claim_run(dead, 111, "here").unwrap();
-    store.claim_run(alive, 222, "here").unwrap();
-    store.claim_run(elsewhere, 111, "there").unwrap();
-    store.claim_run(finished, 111, "here").unwrap();
+    store.claim_run(dead, 111, "here", None).unwrap();
+    store.claim_run(alive, 222, "here", None).unwrap();
+    store.claim_run(elsewhere, 111, "there", None).unwrap();
+    store.claim_run(finished, 111, "here", None).unwrap();
     store
         .finish_run(finished, Status::Finished, 100, None)
         .unwrap();
@@ -498,7 +692,7 @@ fn orphans_of_dead_processes_become_interrupted() {
     assert!(ev.last().unwrap().message.contains("111"));
     assert!(ganbench_store::pid_is_alive(std::process::id()));
     // An interrupted run can be claimed again.
-    store.claim_run(dead, 333, "here").unwrap();
+    store.claim_run(dead, 333, "here", None).unwrap();
     assert_eq!(store.mark_orphans_interrupted("here", |_| true).unwrap(), 0);
 }
 
@@ -701,7 +895,7 @@ fn two_stores_in_two_threads_share_a_file_without_corruption() {
                     .unwrap()
                     .id();
                 let run = store.ensure_run(sweep, &new_run("k", t)).unwrap().id;
-                store.claim_run(run, 1000 + t as u32, "h").unwrap();
+                store.claim_run(run, 1000 + t as u32, "h", None).unwrap();
                 let w = store
                     .writer_with(WriterOptions {
                         max_batch_rows: 2000,
@@ -801,7 +995,7 @@ fn child_process_entry() {
         .id();
     let run = store.ensure_run(sweep, &new_run("k", 0)).unwrap().id;
     store
-        .claim_run(run, std::process::id(), &ganbench_store::host_name())
+        .claim_run(run, std::process::id(), &ganbench_store::host_name(), None)
         .unwrap();
     // Never commits on its own: only flush() does, so "flushed" is exactly what must survive.
     let w = store

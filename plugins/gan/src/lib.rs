@@ -1,12 +1,16 @@
-//! The `gan` plugin: the original GAN (Goodfellow et al. 2014), non-saturating or minimax.
+//! The `gan` plugin: the original GAN (Goodfellow et al. 2014), non-saturating or minimax, or
+//! with the hinge loss.
 //!
-//! Parameters: the SDK's common GAN parameters ([`gan::param_specs`] with [`GanDefaults`]), plus
-//! `loss` (`ns`: the generator minimizes −log D(G(z)); `minimax`: it minimizes log(1 − D(G(z))))
-//! and `spectral_norm` (off by default; on gives SNGAN's discriminator with this plugin's losses).
+//! Parameters: the SDK's common GAN parameters ([`gan::param_specs`] with [`GanDefaults`]: the
+//! model, its optimization and every stability fix of docs/fixes.md), plus `loss` (`ns`: the
+//! generator minimizes −log D(G(z)); `minimax`: it minimizes log(1 − D(G(z))); `hinge`: the
+//! hinge loss of SN-GAN) and `spectral_norm` (off by default; on gives SNGAN's discriminator
+//! with this plugin's losses).
 //! `arch`: `Mlp` (default) or `Dcgan`, the DCGAN of Radford et al. (2016) for images, with batch
 //! norm in the generator and in the discriminator's hidden layers (spectral norm replaces the
 //! latter when `spectral_norm` is on).
 
+use ganbench_sdk::fixes::group;
 use ganbench_sdk::gan::{self, GanDefaults};
 use ganbench_sdk::plugin_api::{
     ParamSpec, Plugin, PluginError, PluginResult, Trainer, TrialConfig,
@@ -22,12 +26,17 @@ impl Plugin for Gan {
 
     fn params() -> Vec<ParamSpec> {
         let mut specs = gan::param_specs(&GanDefaults::default());
-        specs.push(ParamSpec::choice(
-            "loss",
-            "ns",
-            &["ns", "minimax"],
-            "generator loss: non-saturating −log D(G(z)), or minimax log(1 − D(G(z)))",
-        ));
+        specs.push(
+            ParamSpec::choice(
+                "loss",
+                "ns",
+                &["ns", "minimax", "hinge"],
+                "loss: non-saturating (G minimizes −log D(G(z))), minimax (G minimizes \
+                 log(1 − D(G(z))); Goodfellow et al. 2014), or hinge (Lim & Ye 2017; Miyato et \
+                 al. 2018)",
+            )
+            .in_group(group::LOSS),
+        );
         specs.push(gan::spectral_norm_spec(false));
         specs
     }

@@ -6,6 +6,7 @@
 //! With `arch = Dcgan` every conv layer and the final linear layer of the discriminator are
 //! spectrally normalized, and it has no batch norm; the generator keeps its batch norm.
 
+use ganbench_sdk::fixes::group;
 use ganbench_sdk::gan::{self, GanConfig, GanDefaults};
 use ganbench_sdk::plugin_api::{
     ParamSpec, Plugin, PluginError, PluginResult, Trainer, TrialConfig,
@@ -21,12 +22,15 @@ impl Plugin for Sngan {
 
     fn params() -> Vec<ParamSpec> {
         let mut specs = gan::param_specs(&GanDefaults::default());
-        specs.push(ParamSpec::choice(
-            "loss",
-            "hinge",
-            &["hinge", "ns"],
-            "hinge, or the non-saturating GAN loss",
-        ));
+        specs.push(
+            ParamSpec::choice(
+                "loss",
+                "hinge",
+                &["hinge", "ns"],
+                "hinge, or the non-saturating GAN loss",
+            )
+            .in_group(group::LOSS),
+        );
         specs
     }
 

@@ -6,6 +6,7 @@
 //! With `arch = Dcgan` the critic has no batch norm (the penalty is per example, and the paper
 //! drops it for that reason); the generator keeps its batch norm.
 
+use ganbench_sdk::fixes::group;
 use ganbench_sdk::gan::{self, GanConfig, GanDefaults};
 use ganbench_sdk::plugin_api::{ParamSpec, Plugin, PluginResult, Trainer, TrialConfig};
 use ganbench_sdk::{device, loss, GanTrainer, GradientPenalty};
@@ -31,13 +32,16 @@ impl Plugin for WganGp {
 
     fn params() -> Vec<ParamSpec> {
         let mut specs = gan::param_specs(&defaults());
-        specs.push(ParamSpec::float(
-            "lambda",
-            10.0,
-            0.0,
-            1000.0,
-            "gradient penalty weight λ",
-        ));
+        specs.push(
+            ParamSpec::float(
+                "lambda",
+                10.0,
+                0.0,
+                1000.0,
+                "gradient penalty weight λ (Gulrajani et al. 2017: 10; their 2D toy script: 0.1)",
+            )
+            .in_group(group::REGULARIZATION),
+        );
         specs.push(gan::spectral_norm_spec(false));
         specs
     }

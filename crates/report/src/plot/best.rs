@@ -1,10 +1,10 @@
-//! Best result so far against the number of trials of a random search (Lucic et al. 2018):
-//! how much search a variant needs before it is good, and how sure that is.
+//! Best result so far against the number of configurations a random search tried (Lucic et al.
+//! 2018): how much search a variant needs before it is good, and how sure that is.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{colour, err, legend, padded_range, text, tick, title, Draw, LegendEntry};
+use super::{colour, err, legend, padded_range, text, tick, tick_in, title, Draw, LegendEntry};
 use crate::palette::Rgb;
 use crate::stats::BestSoFar;
 
@@ -61,12 +61,12 @@ impl Draw for BestFigure {
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("number of trials (runs) in the budget")
+            .x_desc("number of configurations tried")
             .y_desc(self.y_desc.as_str())
             .x_labels(8)
             .y_labels(6)
             .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick_in(*v, y1 - y0))
             .label_style(text(13))
             .axis_desc_style(text(15))
             .light_line_style(WHITE)

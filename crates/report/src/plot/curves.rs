@@ -9,7 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{colour, err, legend, padded_range, step_tick, text, tick, title, Draw, LegendEntry};
+use super::{
+    colour, err, legend, padded_range, step_tick, text, tick_in, title, Draw, LegendEntry,
+};
 use crate::load::{Loaded, RunSeries};
 use crate::stats::quantile_sorted;
 
@@ -164,9 +166,9 @@ pub(crate) fn variant_curves(
 /// How the y axis of a panel is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum YRange {
-    /// Everything drawn, plus these values (a metric's natural bounds, e.g. 0 and the number
-    /// of modes).
-    Full([f64; 2]),
+    /// Everything drawn, padded: the axis fits the data (a high-quality share of 0.3% is not
+    /// drawn as a flat line on a 0–1 axis).
+    Full,
     /// The 0.5–99.5% quantiles of the runs' points: a diverging run's last losses can be
     /// orders of magnitude off and would flatten every other curve. Points beyond are drawn
     /// at the edge.
@@ -184,7 +186,7 @@ fn y_range(curves: &[VariantCurves], range: YRange) -> (f64, f64) {
         })
     };
     match range {
-        YRange::Full(include) => padded_range(values(), &include),
+        YRange::Full => padded_range(values(), &[]),
         YRange::Robust => {
             let mut all: Vec<f64> = values().filter(|v| v.is_finite()).collect();
             if all.is_empty() {
@@ -221,7 +223,7 @@ fn draw_panel<DB: DrawingBackend>(
         .x_labels(6)
         .y_labels(6)
         .x_label_formatter(&|v| step_tick(*v))
-        .y_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick_in(*v, y1 - y0))
         .label_style(text(13))
         .axis_desc_style(text(15))
         .light_line_style(WHITE)
@@ -281,7 +283,6 @@ pub(crate) struct SharedPanel {
     pub title: String,
     pub y_desc: String,
     pub curves: Vec<VariantCurves>,
-    pub include: [f64; 2],
 }
 
 impl Draw for SharedPanel {
@@ -313,7 +314,7 @@ impl Draw for SharedPanel {
             &self.curves,
             x_max(&self.curves),
             &self.y_desc,
-            YRange::Full(self.include),
+            YRange::Full,
         )
     }
 }
@@ -367,6 +368,22 @@ impl Draw for PerVariantPanels {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_full_range_fits_small_values_without_reaching_zero_or_one() {
+        // A high-quality share around 0.3%: the axis spans the values, not [0, 1].
+        let s = series(&[(10, 0.002), (20, 0.003), (30, 0.004)], 10);
+        let curves = vec![VariantCurves {
+            label: "x".into(),
+            colour: BLACK,
+            rows: aggregate(&[&s], Band::MinMax),
+            traces: vec![trace(&s)],
+            ends: vec![],
+        }];
+        let (lo, hi) = y_range(&curves, YRange::Full);
+        assert!(lo > 0.0015 && lo < 0.002, "{lo}");
+        assert!(hi > 0.004 && hi < 0.0045, "{hi}");
+    }
+
     fn series(points: &[(u64, f64)], width: u64) -> RunSeries {
         let mut s = RunSeries::default();
         for &(step, value) in points {
@@ -418,7 +435,7 @@ mod tests {
         }];
         let (_, hi) = y_range(&curves, YRange::Robust);
         assert!(hi < 2.0, "{hi}");
-        let (_, hi) = y_range(&curves, YRange::Full([0.0, 1.0]));
+        let (_, hi) = y_range(&curves, YRange::Full);
         assert!(hi > 1e29);
     }
 }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{err, fit, padded_range, text, tick, title, Draw};
+use super::{err, fit, padded_range, text, tick_in, title, Draw};
 use crate::stats::quantile_sorted;
 
 /// One variant's values.
@@ -14,6 +14,8 @@ pub(crate) struct Group {
     pub colour: RGBColor,
     /// Finite final values.
     pub values: Vec<f64>,
+    /// Runs that diverged or failed (no final value to draw).
+    pub without_result: usize,
 }
 
 /// Box statistics of a sample: quartiles, and whiskers at the furthest values within 1.5
@@ -66,8 +68,6 @@ pub(crate) struct Distribution {
     pub title: String,
     pub y_desc: String,
     pub groups: Vec<Group>,
-    /// Values the y axis must include (a metric's natural bounds).
-    pub include: [f64; 2],
 }
 
 /// A fixed, even scatter of offsets in [-0.5, 0.5) (the golden-ratio sequence), so that a
@@ -86,7 +86,7 @@ impl Draw for Distribution {
         let n = self.groups.len().max(1);
         let (y0, y1) = padded_range(
             self.groups.iter().flat_map(|g| g.values.iter().copied()),
-            &self.include,
+            &[],
         );
         let mut chart = ChartBuilder::on(&area)
             .margin(8)
@@ -101,7 +101,7 @@ impl Draw for Distribution {
             .x_labels(0)
             .y_labels(6)
             .y_desc(self.y_desc.as_str())
-            .y_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick_in(*v, y1 - y0))
             .label_style(text(13))
             .axis_desc_style(text(15))
             .light_line_style(WHITE)
@@ -166,7 +166,10 @@ impl Draw for Distribution {
             let label = fit(root, &g.label, &style, slot_px.saturating_sub(8));
             root.draw_text(&label, &style.color(&g.colour), (px, py + 8))
                 .map_err(err)?;
-            let count = format!("n = {}", g.values.len());
+            let count = match g.without_result {
+                0 => format!("n = {}", g.values.len()),
+                k => format!("n = {} · {k} failed", g.values.len()),
+            };
             root.draw_text(
                 &count,
                 &text(12).pos(Pos::new(HPos::Center, VPos::Top)),

@@ -306,6 +306,16 @@ pub(crate) fn tick(v: f64) -> String {
     }
 }
 
+/// A tick label on an axis spanning `span`: a value that is zero up to the rounding of the
+/// tick positions (`-2.2e-16` on an axis from -1 to 1) reads `0`.
+pub(crate) fn tick_in(v: f64, span: f64) -> String {
+    if v.abs() <= span.abs() * 1e-9 {
+        "0".into()
+    } else {
+        tick(v)
+    }
+}
+
 /// A step count for an axis: 12000 → "12k".
 pub(crate) fn step_tick(v: f64) -> String {
     if v.abs() >= 10_000.0 && (v / 1000.0).fract() == 0.0 {
@@ -348,6 +358,8 @@ mod tests {
         assert_eq!(tick(250_000.0), "2.5e5");
         assert_eq!(step_tick(12_000.0), "12k");
         assert_eq!(step_tick(500.0), "500");
+        assert_eq!(tick_in(-2.2e-16, 2.0), "0");
+        assert_eq!(tick_in(1e-12, 1e-11), "1e-12");
     }
 
     #[test]

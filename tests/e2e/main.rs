@@ -1,0 +1,25 @@
+//! End-to-end tests of the `ganbench` binary: every test runs the real binary (and plugin libraries) as a user would.
+//!
+//! One test binary per package (one link, and one run whose tests share the cores), with a
+//! module per area.
+
+mod common;
+
+mod architecture;
+mod claims;
+mod cli_conventions;
+mod data;
+mod devices;
+mod fixes;
+mod images;
+mod isolation;
+mod limits;
+mod metrics_cli;
+mod metrics_inputs;
+mod output;
+mod plugins;
+mod report;
+mod sweep;
+mod vae_gan;
+mod verdict_cli;
+mod workers;
