@@ -34,6 +34,10 @@ Examples:
   ganbench ls                                        sweeps in ./ganbench.sqlite
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
+  ganbench ls --where 'lr_d < 3e-4 and status = finished' --sort modes --desc
+  ganbench tag 3 good                                tags and notes on runs and sweeps
+  ganbench note quickstart 'baseline for the SN ablation'
+  ganbench rm lr-search@2                            delete a sweep version and its files
   ganbench export quickstart --format csv --out quickstart.csv
   ganbench export lr-search --wide --out runs.csv    one row per run: parameters, final metrics
   ganbench report quickstart                         figures + HTML page in reports/quickstart/
@@ -94,10 +98,18 @@ enum Command {
     Run(commands::run::Args),
     /// Train one run of a plugin on a dataset and print its metrics (nothing is logged).
     Train(commands::train::Args),
-    /// List the sweeps in the database, or the runs of one sweep.
+    /// List the sweeps in the database, or runs: of one sweep, or filtered with --where.
     Ls(commands::ls::Args),
     /// Show one run: parameters, final metrics, events, error.
     Show(commands::show::Args),
+    /// Add, remove or list the tags of a run or a sweep (`ls --where 'tag = good'`).
+    Tag(commands::tag::Args),
+    /// Add or list notes on a run or a sweep (shown by `show` and the report).
+    Note(commands::note::Args),
+    /// Hide a sweep from `ganbench ls` without deleting anything (--undo: list it again).
+    Archive(commands::archive::Args),
+    /// Delete a sweep version with its runs, metrics and files (asks first).
+    Rm(commands::rm::Args),
     /// Export a sweep's metric points as CSV or JSON lines.
     Export(commands::export::Args),
     /// Write figures and an HTML page comparing a sweep's variants (reports/SWEEP/index.html).
@@ -142,6 +154,10 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&cli.plugin_dir, &cli.db, args),
         Command::Ls(args) => commands::ls::run(&cli.db, args),
         Command::Show(args) => commands::show::run(&cli.db, args),
+        Command::Tag(args) => commands::tag::run(&cli.db, args),
+        Command::Note(args) => commands::note::run(&cli.db, args),
+        Command::Archive(args) => commands::archive::run(&cli.db, args),
+        Command::Rm(args) => commands::rm::run(&cli.db, args),
         Command::Export(args) => commands::export::run(&cli.db, args),
         Command::Report(args) => commands::report::run(&cli.db, args),
         Command::Compare(args) => commands::compare::run(&cli.db, args),

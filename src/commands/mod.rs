@@ -1,5 +1,6 @@
 //! One module per subcommand. Each returns an exit code or an error; `main` prints errors.
 
+pub mod archive;
 pub mod compare;
 pub mod completions;
 pub mod confirm;
@@ -8,12 +9,15 @@ pub mod export;
 pub mod ls;
 pub mod man;
 pub mod metrics;
+pub mod note;
 pub mod open;
 pub mod plugin;
 pub mod plugins;
 pub mod report;
+pub mod rm;
 pub mod run;
 pub mod show;
+pub mod tag;
 pub mod train;
 pub mod worker;
 
@@ -132,6 +136,54 @@ pub fn open_store(db: &std::path::Path) -> anyhow::Result<ganbench_store::Store>
         },
         other => other.map_err(bad_input),
     }
+}
+
+/// Checkpoints and samples live beside the database: `ganbench.sqlite` → `ganbench.runs/`.
+pub fn runs_dir(db: &std::path::Path) -> std::path::PathBuf {
+    db.with_extension("runs")
+}
+
+/// Opens a database for a command that writes to it by hand (`tag`, `note`, `archive`, `rm`):
+/// it must exist already, so that a mistyped --db is not created empty.
+pub fn open_store_for_writing(db: &std::path::Path) -> anyhow::Result<ganbench_store::Store> {
+    if !db.exists() {
+        return Err(bad_input(anyhow::anyhow!(
+            "no database at {}; run a sweep first (`ganbench run experiments/quickstart.ron`) or pass --db PATH",
+            db.display()
+        )));
+    }
+    ganbench_store::Store::open(db).map_err(bad_input)
+}
+
+/// What `tag` and `note` are about: a run by its id (a number: the RUN column of `ganbench ls
+/// SWEEP`), else a sweep by `NAME` or `NAME@VERSION` (a sweep whose name is a number is named
+/// `NAME@VERSION`).
+pub fn find_target(
+    store: &ganbench_store::Store,
+    text: &str,
+) -> anyhow::Result<ganbench_store::Target> {
+    use ganbench_store::{RunId, Target};
+    match text.parse::<i64>() {
+        Ok(id) => {
+            store.run(RunId(id)).map_err(bad_input)?;
+            Ok(Target::Run(RunId(id)))
+        }
+        Err(_) => Ok(Target::Sweep(find_sweep(store, text)?.id)),
+    }
+}
+
+/// How a target is named in messages: `run 3` or `sweep quickstart@1`.
+pub fn target_name(
+    store: &ganbench_store::Store,
+    target: ganbench_store::Target,
+) -> anyhow::Result<String> {
+    Ok(match target {
+        ganbench_store::Target::Run(run) => format!("run {}", run.0),
+        ganbench_store::Target::Sweep(id) => {
+            let sweep = store.sweep(id)?;
+            format!("sweep {}@{}", sweep.name, sweep.version)
+        }
+    })
 }
 
 /// Finds a sweep by `NAME` (newest version) or `NAME@VERSION`.

@@ -139,7 +139,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             Confirmation::Trials(more) => trials.extend(more),
         }
     }
-    let runs_dir = runs_dir(db);
+    let runs_dir = super::runs_dir(db);
 
     let mut planned = Vec::new();
     let mut skipped = 0;
@@ -371,11 +371,6 @@ fn register(store: &Store, spec: &Sweep, new_version: bool) -> Result<Registrati
         )))),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Checkpoints and samples live beside the database: `ganbench.sqlite` → `ganbench.runs/`.
-fn runs_dir(db: &Path) -> PathBuf {
-    db.with_extension("runs")
 }
 
 /// One overall bar plus one line per worker; hidden when stderr is not a terminal.

@@ -26,6 +26,10 @@ struct Shown<'a> {
     configuration: &'a str,
     params: serde_json::Value,
     final_metrics: Vec<(String, u64, f64)>,
+    /// The run's own tags.
+    tags: &'a [String],
+    /// Notes on the run.
+    notes: Vec<&'a ganbench_store::Note>,
 }
 
 pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
@@ -49,6 +53,9 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         .position(|r| r.id == run.id)
         .map(|i| ganbench_report::run_labels(&siblings).swap_remove(i))
         .unwrap_or_else(|| run.label.clone());
+    let annotations = store.annotations(run.sweep_id)?;
+    let tags = annotations.tags_of(run.id);
+    let notes: Vec<&ganbench_store::Note> = annotations.notes_of(run.id).collect();
     if args.json {
         outln!(
             "{}",
@@ -56,7 +63,9 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
                 details: &details,
                 configuration: &configuration,
                 params,
-                final_metrics
+                final_metrics,
+                tags,
+                notes,
             })?
         )?;
         return Ok(ExitCode::SUCCESS);
@@ -73,6 +82,16 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     outln!("status {} at step {}{total}", run.status.as_str(), run.step)?;
     if let Some(e) = &run.error {
         outln!("error: {}", super::printable(e))?;
+    }
+    if !tags.is_empty() {
+        outln!("tags: {}", tags.join(" "))?;
+    }
+    for note in &notes {
+        outln!(
+            "note ({}): {}",
+            ganbench_store::format_time(note.at_ms),
+            super::printable(&note.text)
+        )?;
     }
     outln!("\nparameters:")?;
     if let serde_json::Value::Object(map) = &params {

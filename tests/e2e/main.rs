@@ -5,6 +5,7 @@
 
 mod common;
 
+mod annotations;
 mod architecture;
 mod claims;
 mod cli_conventions;

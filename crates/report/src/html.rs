@@ -86,6 +86,9 @@ const CSS: &str = r#"
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fff; }
 main { max-width: 1180px; margin: 0 auto; padding: 16px; }
 h1 { font-size: 1.6rem; margin: 0.2em 0; overflow-wrap: anywhere; }
+.tag { display: inline-block; padding: 0 6px; border: 1px solid var(--rule); border-radius: 8px; font-size: 0.85em; }
+.note { white-space: pre-wrap; }
+blockquote.note { margin: 0.5em 0; padding-left: 1em; border-left: 3px solid var(--rule); }
 h2 { font-size: 1.25rem; margin-top: 2em; border-bottom: 1px solid var(--rule); padding-bottom: 4px; }
 h3 { font-size: 1.05rem; margin: 1.2em 0 0.2em; }
 ul.findings { padding-left: 1.2em; margin: 0.5em 0 1em; }
@@ -192,6 +195,10 @@ pub fn page(
         .verdict
         .as_ref()
         .map_or(&[], |v| v.comparisons.as_slice());
+    let annotated = loaded.sweeps.iter().any(|s| {
+        let a = &s.annotations;
+        !a.run_tags.is_empty() || a.notes.iter().any(|n| n.run_id.is_some())
+    });
     let mut groups: Vec<ColumnGroup> = summary.metrics.iter().map(|c| c.group).collect();
     groups.sort();
     groups.dedup();
@@ -226,6 +233,8 @@ pub fn page(
                         a href="#runs" { "All runs" }
                         a href="#reproduce" { "Reproduce" }
                     }
+
+                    (notes_section(loaded))
 
                     @if let Some(v) = &summary.verdict { (verdict_section(v)) }
 
@@ -404,6 +413,7 @@ pub fn page(
                                     thead { tr {
                                         th { "Run" } th { "Configuration" } th { "Seed" } th { "Status" } th { "Steps" }
                                         @if let Some(m) = main_metric { th { "final " (m) } }
+                                        @if annotated { th { "Tags and notes" } }
                                     } }
                                     tbody {
                                         @for v in &loaded.variants { @for &i in &v.runs {
@@ -415,6 +425,13 @@ pub fn page(
                                                 td.bad[e.run.status != ganbench_store::Status::Finished] { (e.run.status.as_str()) }
                                                 td.num { (e.run.step) }
                                                 @if let Some(m) = main_index { td.num { (number(loaded.metrics[m].final_value(i))) } }
+                                                @if annotated {
+                                                    @let a = &loaded.sweeps[e.sweep].annotations;
+                                                    td {
+                                                        @for t in a.tags_of(e.run.id) { span.tag { (t) } " " }
+                                                        @for n in a.notes_of(e.run.id) { div.note { (n.text) } }
+                                                    }
+                                                }
                                             }
                                         } }
                                     }
@@ -505,6 +522,35 @@ fn selection_note(selection: &Selection) -> String {
 }
 
 /// The verdict: findings first, then the ranking and the neighbours' tests.
+/// The sweeps' own tags and notes, above the verdict: the researcher's words come first.
+fn notes_section(loaded: &Loaded) -> Markup {
+    let annotated: Vec<&crate::load::SweepInfo> = loaded
+        .sweeps
+        .iter()
+        .filter(|s| {
+            !s.annotations.sweep_tags.is_empty() || s.annotations.sweep_notes().next().is_some()
+        })
+        .collect();
+    html! {
+        @if !annotated.is_empty() {
+            section #notes {
+                @for s in annotated {
+                    p {
+                        @if loaded.sweeps.len() > 1 { (s.sweep.name) "@" (s.sweep.version) ": " }
+                        @for t in &s.annotations.sweep_tags { span.tag { (t) } " " }
+                    }
+                    @for n in s.annotations.sweep_notes() {
+                        blockquote.note {
+                            (n.text)
+                            " " span.meta { "(" (crate::format_time(n.at_ms)) ")" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn verdict_section(v: &Verdict) -> Markup {
     let metric = &v.primary.metric;
     let adjacent: Vec<&Comparison> = v

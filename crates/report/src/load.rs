@@ -37,6 +37,8 @@ pub struct SweepInfo {
     pub sweep: Sweep,
     /// The stored spec text parsed again, if it still parses with this ganbench.
     pub spec: Option<ganbench_spec::Sweep>,
+    /// The researcher's tags and notes on the sweep and its runs.
+    pub annotations: ganbench_store::Annotations,
 }
 
 /// One run with where it belongs in the report.
@@ -251,7 +253,12 @@ pub fn load(store: &Store, selection: &Selection) -> Result<Loaded, ReportError>
             let sweep = store.sweep(run.sweep_id)?;
             let spec =
                 ganbench_spec::Sweep::parse(&sweep.spec_text, format!("{}.ron", sweep.name)).ok();
-            sweeps.push(SweepInfo { sweep, spec });
+            let annotations = store.annotations(sweep.id)?;
+            sweeps.push(SweepInfo {
+                sweep,
+                spec,
+                annotations,
+            });
         }
     }
     let several_sweeps = sweeps.len() > 1;

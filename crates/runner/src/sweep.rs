@@ -637,9 +637,12 @@ pub fn trial_dir(
     version: u32,
     trial_key: &str,
 ) -> std::path::PathBuf {
-    runs_dir
-        .join(format!("{}-v{version}", sanitize(sweep)))
-        .join(trial_key)
+    sweep_dir(runs_dir, sweep, version).join(trial_key)
+}
+
+/// The folder of every trial of one sweep version (what `ganbench rm` removes).
+pub fn sweep_dir(runs_dir: &Path, sweep: &str, version: u32) -> std::path::PathBuf {
+    runs_dir.join(format!("{}-v{version}", sanitize(sweep)))
 }
 
 /// A file-name-safe form of a user-given name.

@@ -153,6 +153,12 @@ pub enum StoreError {
         /// The first error, as text.
         first: String,
     },
+    /// A tag or note that cannot be stored as given.
+    #[error("{0}")]
+    BadAnnotation(String),
+    /// A sweep that cannot be deleted because some of its runs are training.
+    #[error("sweep {0} cannot be deleted while it trains: {1} still running; stop that `ganbench run` first (Ctrl-C), then delete")]
+    SweepRunning(SweepId, String),
     /// The batched writer's thread is gone (it panicked); nothing more can be logged through it.
     #[error("the store writer thread for {} has stopped; open a new writer (Store::writer)", .path.display())]
     WriterGone {

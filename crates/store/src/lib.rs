@@ -30,7 +30,12 @@
 //! metric_keys(id, name UNIQUE)
 //! metrics(run_id, key_id, step, value, wall_ms)   PRIMARY KEY(run_id, key_id, step) WITHOUT ROWID
 //! artifacts(id, run_id, step, kind, path)         events(id, run_id, at, kind, message)
+//! tags(sweep_id, run_id, tag)                     notes(id, sweep_id, run_id, at, text)
 //! ```
+//!
+//! - Tags and notes (run_id NULL: on the sweep itself) are the researcher's own words about a
+//!   result ([`Store::add_tags`], [`Store::add_note`]); `sweeps.archived_at` hides a sweep from
+//!   `ganbench ls` without removing anything.
 //!
 //! - Sweeps are versioned: a changed spec under a known name is refused
 //!   ([`StoreError::SpecChanged`]) unless stored as a new version, so old results are never
@@ -67,7 +72,9 @@
 //! Times are unix milliseconds (`*_at_ms`, `wall_ms`). Seeds are `u64`, stored bit-cast into
 //! SQLite's signed INTEGER.
 
+mod annotate;
 mod error;
+mod query;
 mod read;
 mod schema;
 mod sys;
@@ -80,7 +87,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub use annotate::{Annotations, Deleted, Note, Target, MAX_NOTE_CHARS, MAX_TAG_CHARS};
 pub use error::{Result, StoreError};
+pub use query::{FieldValue, Fields, Filter, Op, QueryError};
 pub use read::ExportIter;
 pub use schema::{APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use sys::{host_name, pid_is_alive};

@@ -53,12 +53,17 @@ fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<Sweep> {
 }
 
 impl Store {
-    /// Every sweep version, oldest first, with run counts per status.
+    /// Every sweep version, oldest first, with run counts per status (archived ones too).
     pub fn list_sweeps(&self) -> Result<Vec<SweepSummary>> {
         let p = &self.path;
         let mut st = self
             .conn
-            .prepare("SELECT id, name, version, spec_hash, created_at FROM sweeps ORDER BY id")
+            .prepare(
+                "SELECT id, name, version, spec_hash, created_at, archived_at,
+                        (SELECT group_concat(tag, ' ') FROM
+                            (SELECT tag FROM tags t WHERE t.sweep_id = s.id AND t.run_id IS NULL ORDER BY tag))
+                 FROM sweeps s ORDER BY id",
+            )
             .at(p)?;
         let mut sweeps: Vec<SweepSummary> = st
             .query_map([], |r| {
@@ -69,6 +74,12 @@ impl Store {
                     spec_hash: r.get(3)?,
                     created_at_ms: r.get(4)?,
                     runs: StatusCounts::default(),
+                    archived_at_ms: r.get(5)?,
+                    // Tags hold no spaces (annotate::check_tag).
+                    tags: r
+                        .get::<_, Option<String>>(6)?
+                        .map(|t| t.split(' ').map(str::to_string).collect())
+                        .unwrap_or_default(),
                 })
             })
             .and_then(|it| it.collect())

@@ -91,6 +91,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN total_steps INTEGER;
     ",
+    // v3: tags and notes on sweeps and runs, archived sweeps (hidden from `ganbench ls`).
+    // A row with run_id NULL belongs to the sweep itself.
+    "
+    ALTER TABLE sweeps ADD COLUMN archived_at INTEGER;
+    CREATE TABLE tags (
+        sweep_id    INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        run_id      INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        tag         TEXT    NOT NULL
+    );
+    CREATE UNIQUE INDEX tags_unique ON tags(sweep_id, ifnull(run_id, 0), tag);
+    CREATE TABLE notes (
+        id          INTEGER PRIMARY KEY,
+        sweep_id    INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        run_id      INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        text        TEXT    NOT NULL
+    );
+    CREATE INDEX notes_by_sweep ON notes(sweep_id, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -248,6 +248,10 @@ pub struct SweepSummary {
     pub created_at_ms: i64,
     /// Runs per status.
     pub runs: StatusCounts,
+    /// When it was archived (hidden from `ganbench ls`), if it was.
+    pub archived_at_ms: Option<i64>,
+    /// Its own tags (not its runs'), sorted.
+    pub tags: Vec<String>,
 }
 
 /// One run (trial) with its state.

@@ -62,6 +62,8 @@ fn fresh_file_gets_latest_schema_wal_and_foreign_keys() {
         "metrics",
         "artifacts",
         "events",
+        "tags",
+        "notes",
     ] {
         let n = count(
             &store,
@@ -1100,4 +1102,125 @@ fn two_processes_writing_one_file_do_not_corrupt_it() {
         assert_eq!((r.status, r.step), (Status::Finished, 19_999));
         assert_eq!(store.series(RunId(run), "x").unwrap().len(), 20_000);
     }
+}
+
+#[test]
+fn tags_and_notes_stay_with_their_run_and_deleting_a_sweep_takes_everything_of_it_only() {
+    use ganbench_store::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep, run) = setup(&db(&dir));
+    let other = store.register_sweep("other", "spec", "h2").unwrap().id();
+    let kept = store.ensure_run(other, &new_run("t0", 0)).unwrap().id;
+    let w = store.writer().unwrap();
+    for r in [run, kept] {
+        w.log(r, 1, &[("loss", 1.0), ("modes", 8.0)]).unwrap();
+    }
+    w.flush().unwrap();
+    store.record_event(run, "note", "x").unwrap();
+
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .add_tags(Target::Run(run), &tags(&["good", "fig2"]))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.add_tags(Target::Run(run), &tags(&["good"])).unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .add_tags(Target::Sweep(sweep), &tags(&["baseline"]))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.add_tags(Target::Run(kept), &tags(&["good"])).unwrap(),
+        1
+    );
+    let err = store
+        .add_tags(Target::Run(run), &tags(&["two words"]))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadAnnotation(_)), "{err}");
+    assert!(store
+        .add_tags(Target::Run(RunId(999)), &tags(&["x"]))
+        .is_err());
+    store
+        .add_note(Target::Run(run), "collapsed\nat step 3")
+        .unwrap();
+    store
+        .add_note(Target::Sweep(sweep), "the baseline")
+        .unwrap();
+    assert!(store.add_note(Target::Run(run), "esc \u{1b}[2J").is_err());
+
+    let a = store.annotations(sweep).unwrap();
+    assert_eq!(a.sweep_tags, ["baseline"]);
+    assert_eq!(a.tags_of(run), ["fig2", "good"]);
+    assert_eq!(
+        a.notes_of(run).map(|n| n.text.as_str()).collect::<Vec<_>>(),
+        ["collapsed\nat step 3"]
+    );
+    assert_eq!(a.sweep_notes().count(), 1);
+    assert_eq!(
+        store
+            .remove_tags(Target::Run(run), &tags(&["fig2", "nope"]))
+            .unwrap(),
+        1
+    );
+    let listed = store.list_sweeps().unwrap();
+    assert_eq!(listed[0].tags, ["baseline"]);
+    assert!(listed[1].tags.is_empty());
+
+    store.set_archived(sweep, true).unwrap();
+    assert!(store.archived_at(sweep).unwrap().is_some());
+    store.set_archived(sweep, false).unwrap();
+    assert_eq!(store.archived_at(sweep).unwrap(), None);
+
+    // A run claimed by a live process (this one) blocks the delete; nothing is removed.
+    store
+        .claim_run(run, std::process::id(), &ganbench_store::host_name(), None)
+        .unwrap();
+    let err = store.delete_sweep(sweep).unwrap_err();
+    assert!(matches!(err, StoreError::SweepRunning(..)), "{err}");
+    assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 4);
+    store.finish_run(run, Status::Finished, 1, None).unwrap();
+
+    let deleted = store.delete_sweep(sweep).unwrap();
+    assert_eq!((deleted.runs, deleted.points), (1, 2));
+    for (table, left) in [
+        ("sweeps", 1),
+        ("runs", 1),
+        ("metrics", 2),
+        ("tags", 1),
+        ("notes", 0),
+        ("events", 0),
+    ] {
+        assert_eq!(
+            count(&store, &format!("SELECT count(*) FROM {table}")),
+            left,
+            "{table}"
+        );
+    }
+    assert_eq!(store.runs(other).unwrap()[0].id, kept);
+    assert_eq!(store.annotations(other).unwrap().tags_of(kept), ["good"]);
+}
+
+#[test]
+fn a_version_2_database_gains_empty_tags_and_notes_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let v2 = Store::open_at_schema_version(&path, 2).unwrap();
+        let sweep = v2.register_sweep("s", "spec", "h1").unwrap().id();
+        v2.ensure_run(sweep, &new_run("t0", 0)).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let sweep = store.list_sweeps().unwrap().remove(0);
+    assert_eq!(
+        (sweep.runs.total(), sweep.archived_at_ms, sweep.tags.len()),
+        (1, None, 0)
+    );
+    assert_eq!(store.annotations(sweep.id).unwrap(), Default::default());
 }
