@@ -1,5 +1,6 @@
 //! `ganbench export SWEEP`: every metric point of a sweep as CSV or JSON lines, or with `--wide`
-//! one row per run with its parameters and final metrics as columns.
+//! one row per run with its parameters and final metrics as columns; or the sweep written for
+//! another viewer (`--format tensorboard` or `mlflow`, through crates/bridges).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use ganbench_bridges::ExportRun;
 use ganbench_store::{RunId, Store, Sweep};
 use serde_json::Value;
 
@@ -16,13 +18,27 @@ use super::{bad_input, find_sweep, open_store};
 enum Format {
     Csv,
     Jsonl,
+    /// TensorBoard event files, one folder per run, into the --out folder.
+    Tensorboard,
+    /// An MLflow tracking folder (one experiment per sweep version) at --out.
+    Mlflow,
+}
+
+/// The formats written to a file or stdout.
+#[derive(Clone, Copy)]
+enum Table {
+    Csv,
+    Jsonl,
 }
 
 const EXAMPLES: &str = "\
 Examples:
   ganbench export quickstart --out q.csv               every metric point, one per line
   ganbench export lr-search --wide --out runs.csv      one row per run: parameters, final metrics
-  ganbench export lr-search --wide --format jsonl      the same as JSON lines";
+  ganbench export lr-search --wide --format jsonl      the same as JSON lines
+  ganbench export quickstart --format tensorboard --out tb && tensorboard --logdir tb
+  ganbench export quickstart --format mlflow --out mlruns
+      then: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri mlruns";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -35,14 +51,81 @@ pub struct Args {
     /// columns, instead of one row per metric point.
     #[arg(long)]
     wide: bool,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (a folder for tensorboard and mlflow).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// `--format tensorboard` or `mlflow`: the sweep's runs with their labels, tags and notes, written
+/// into the folder `out`.
+fn to_viewer(store: &Store, sweep: &Sweep, format: Format, out: &Path) -> Result<ExitCode> {
+    let runs = store.runs(sweep.id)?;
+    let labels = ganbench_report::run_labels(&runs);
+    let annotations = store.annotations(sweep.id)?;
+    let runs: Vec<ExportRun> = runs
+        .into_iter()
+        .zip(labels)
+        .map(|(run, configuration)| {
+            let mut tags = annotations.tags_of(run.id).to_vec();
+            tags.extend(annotations.sweep_tags.iter().cloned());
+            let notes = annotations
+                .notes_of(run.id)
+                .map(|n| n.text.clone())
+                .collect();
+            ExportRun {
+                run,
+                configuration,
+                tags,
+                notes,
+            }
+        })
+        .collect();
+    let written = match format {
+        Format::Tensorboard => ganbench_bridges::tensorboard::write(store, sweep, &runs, out),
+        _ => ganbench_bridges::mlflow::write(store, sweep, &runs, out),
+    }
+    .map_err(|e| match e {
+        ganbench_bridges::BridgeError::Write { .. } => bad_input(e),
+        e => e.into(),
+    })?;
+    let how = match format {
+        Format::Tensorboard => format!("tensorboard --logdir {}", out.display()),
+        _ => format!(
+            "MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {}",
+            out.display()
+        ),
+    };
+    eprintln!(
+        "wrote {} run(s), {} metric point(s) of {}@{} to {}; view them with `{how}`",
+        written.runs,
+        written.points,
+        sweep.name,
+        sweep.version,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     let store = open_store(db)?;
     let sweep = find_sweep(&store, &args.sweep)?;
+    let table = match args.format {
+        Format::Csv => Table::Csv,
+        Format::Jsonl => Table::Jsonl,
+        viewer => {
+            let Some(out) = &args.out else {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--format tensorboard and mlflow write a folder: name it with --out DIR"
+                )));
+            };
+            if args.wide {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--wide is a table; TensorBoard and MLflow get every point (leave out --wide)"
+                )));
+            }
+            return to_viewer(&store, &sweep, viewer, out);
+        }
+    };
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| {
@@ -55,7 +138,7 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     if args.wide {
-        wide(&store, &sweep, args.format, &mut out)?;
+        wide(&store, &sweep, table, &mut out)?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -66,7 +149,7 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         .map(|r| r.id)
         .zip(ganbench_report::run_labels(&runs))
         .collect();
-    if matches!(args.format, Format::Csv) {
+    if matches!(table, Table::Csv) {
         writeln!(
             out,
             // `configuration` last, so that scripts reading the earlier columns by position keep working.
@@ -76,8 +159,8 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     for row in store.export_rows(sweep.id)? {
         let r = row?;
         let config = configuration.get(&r.run_id).map_or("", String::as_str);
-        match args.format {
-            Format::Jsonl => {
+        match table {
+            Table::Jsonl => {
                 let mut v = serde_json::to_value(&r)?;
                 v["configuration"] = Value::String(config.to_string());
                 // JSON has no NaN: a diverged run's last loss is written as a string.
@@ -86,7 +169,7 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
                 }
                 writeln!(out, "{v}")?;
             }
-            Format::Csv => writeln!(
+            Table::Csv => writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{}",
                 csv(&r.sweep),
@@ -125,7 +208,7 @@ const FIXED: [&str; 10] = [
 /// One row per run: the fixed columns, every parameter (named as itself, or `param_NAME` where
 /// that would repeat a fixed column), and every metric's final value as `final_NAME` (empty
 /// when the run never logged it).
-fn wide(store: &Store, sweep: &Sweep, format: Format, out: &mut dyn Write) -> Result<()> {
+fn wide(store: &Store, sweep: &Sweep, format: Table, out: &mut dyn Write) -> Result<()> {
     let runs = store.runs(sweep.id)?;
     let labels = ganbench_report::run_labels(&runs);
     let params: Vec<BTreeMap<String, Value>> = runs
@@ -152,7 +235,7 @@ fn wide(store: &Store, sweep: &Sweep, format: Format, out: &mut dyn Write) -> Re
         .chain(param_names.iter().map(|n| param_column(n)))
         .chain(metric_names.iter().map(|m| format!("final_{m}")))
         .collect();
-    if matches!(format, Format::Csv) {
+    if matches!(format, Table::Csv) {
         let cells: Vec<String> = header.iter().map(|h| csv(h)).collect();
         writeln!(out, "{}", cells.join(","))?;
     }
@@ -183,12 +266,12 @@ fn wide(store: &Store, sweep: &Sweep, format: Format, out: &mut dyn Write) -> Re
             }
         }));
         match format {
-            Format::Jsonl => {
+            Table::Jsonl => {
                 let object: serde_json::Map<String, Value> =
                     header.iter().cloned().zip(values).collect();
                 writeln!(out, "{}", Value::Object(object))?;
             }
-            Format::Csv => {
+            Table::Csv => {
                 let cells: Vec<String> = values
                     .iter()
                     .map(|v| match v {

@@ -7,6 +7,7 @@ mod common;
 
 mod annotations;
 mod architecture;
+mod bridges;
 mod claims;
 mod cli_conventions;
 mod data;
