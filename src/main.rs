@@ -35,6 +35,7 @@ Examples:
   ganbench ls quickstart                             the runs of one sweep
   ganbench show 3 --json                             one run: parameters, final metrics, events
   ganbench ls --where 'lr_d < 3e-4 and status = finished' --sort modes --desc
+  ganbench serve --open                              web UI: live curves, runs table, reports
   ganbench tag 3 good                                tags and notes on runs and sweeps
   ganbench note quickstart 'baseline for the SN ablation'
   ganbench rm lr-search@2                            delete a sweep version and its files
@@ -102,6 +103,8 @@ enum Command {
     Ls(commands::ls::Args),
     /// Show one run: parameters, final metrics, events, error.
     Show(commands::show::Args),
+    /// Serve a web UI over the database: live curves, runs table, reports (read-only).
+    Serve(commands::serve::Args),
     /// Add, remove or list the tags of a run or a sweep (`ls --where 'tag = good'`).
     Tag(commands::tag::Args),
     /// Add or list notes on a run or a sweep (shown by `show` and the report).
@@ -154,6 +157,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&cli.plugin_dir, &cli.db, args),
         Command::Ls(args) => commands::ls::run(&cli.db, args),
         Command::Show(args) => commands::show::run(&cli.db, args),
+        Command::Serve(args) => commands::serve::run(&cli.db, args),
         Command::Tag(args) => commands::tag::run(&cli.db, args),
         Command::Note(args) => commands::note::run(&cli.db, args),
         Command::Archive(args) => commands::archive::run(&cli.db, args),

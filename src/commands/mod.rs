@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod report;
 pub mod rm;
 pub mod run;
+pub mod serve;
 pub mod show;
 pub mod tag;
 pub mod train;

@@ -1,6 +1,6 @@
 //! `ganbench open SWEEP`: opens a sweep's report in the browser (xdg-open, or `open` on macOS).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{anyhow, Context, Result};
@@ -61,8 +61,15 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens `target` (a file or a URL) in the browser, or says why not (`ganbench serve --open`).
+pub fn in_browser(target: &str) {
+    if let Err(why) = open_with(OPENER, Path::new(target)) {
+        eprintln!("{why}; open {target} yourself");
+    }
+}
+
 /// Runs `opener PAGE`; why it did not work otherwise.
-fn open_with(opener: &str, page: &PathBuf) -> Result<(), String> {
+fn open_with(opener: &str, page: &Path) -> Result<(), String> {
     let status = Command::new(opener)
         .arg(page)
         .stdin(Stdio::null())

@@ -25,6 +25,7 @@ pub mod metric;
 pub mod palette;
 pub mod plot;
 pub mod primary;
+pub mod runs;
 pub mod select;
 pub mod stats;
 pub mod summary;
@@ -43,6 +44,7 @@ pub use metric::MetricKind;
 pub use plot::curves::Band;
 pub use plot::{Figure, ImageFormat, Section};
 pub use primary::PrimaryMetric;
+pub use runs::{filter_and_sort, run_rows, RunRow, UnknownField};
 pub use summary::Summary;
 pub use verdict::Verdict;
 
