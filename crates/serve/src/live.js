@@ -60,7 +60,7 @@ function drawRuns(rows) {
     });
     const cells = [el("td", {}, [box]), el("td", { class: "num" }, [el("a", { href: "/runs/" + r.id }, [String(r.id)])]),
       el("td", {}, [r.configuration]), el("td", { class: "num" }, [String(r.seed)]),
-      el("td", r.status === "finished" ? {} : { class: "bad" }, [r.status]),
+      el("td", ["failed", "diverged"].includes(r.status) ? { class: "bad" } : {}, [r.status]),
       el("td", { class: "num" }, [r.total_steps ? r.step + "/" + r.total_steps : String(r.step)]),
       el("td", {}, [r.tags.join(" ")]),
       ...metrics.map(m => el("td", { class: "num" }, [fmt(r.final[m])]))];

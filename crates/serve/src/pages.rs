@@ -171,7 +171,7 @@ pub fn run(
                 "sweep " a href={ "/sweeps/" (sweep.id.0) } { (sweep.name) "@" (sweep.version) }
                 " · plugin " (r.plugin) " · trial " (r.trial_key)
             }
-            p { span.bad[r.status.as_str() != "finished"] { (r.status.as_str()) } " at step " (r.step)
+            p { span.bad[matches!(r.status.as_str(), "failed" | "diverged")] { (r.status.as_str()) } " at step " (r.step)
                 @if let Some(t) = r.total_steps { " of " (t) } }
             @if let Some(e) = &r.error { p.bad { (e) } }
             p { (tags(annotations.tags_of(r.id))) }

@@ -509,3 +509,33 @@ fn a_search_is_judged_on_seeds_it_was_not_chosen_on() {
     assert!(has(&findings(&s), "winner's curse"));
     assert!(has(&findings(&s), "--confirm-best 1"));
 }
+
+#[test]
+fn modes_hit_by_scattered_samples_are_flagged_and_well_placed_ones_are_not() {
+    let scattered: Vec<Fake> = (0..3)
+        .flat_map(|s| [run("A", s, 21.0, 0.026), run("B", s, 18.0, 0.025)])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = build(dir.path(), &spec("low", &["A", "B"], "3", ""), &scattered);
+    let low = findings(&summary_of(&loaded(&store, id), None));
+    assert!(
+        has(
+            &low,
+            "no variant puts 10% of its samples near a mode (the most, A, puts 2.6%)"
+        ),
+        "{low:#?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = build(
+        dir.path(),
+        &spec("high", &["A", "B"], "3", ""),
+        &separated(3),
+    );
+    let high = findings(&summary_of(&loaded(&store, id), None));
+    assert!(!has(&high, "Read the modes with care"), "{high:#?}");
+    // Ranked on another metric, the warning about modes does not apply.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = build(dir.path(), &spec("kl", &["A", "B"], "3", ""), &scattered);
+    let kl = findings(&summary_of(&loaded(&store, id), Some("reverse_kl")));
+    assert!(!has(&kl, "Read the modes with care"), "{kl:#?}");
+}
