@@ -139,10 +139,7 @@ pub fn open_store(db: &std::path::Path) -> anyhow::Result<ganbench_store::Store>
     }
 }
 
-/// Checkpoints and samples live beside the database: `ganbench.sqlite` → `ganbench.runs/`.
-pub fn runs_dir(db: &std::path::Path) -> std::path::PathBuf {
-    db.with_extension("runs")
-}
+pub use ganbench_store::layout::runs_dir;
 
 /// Opens a database for a command that writes to it by hand (`tag`, `note`, `archive`, `rm`):
 /// it must exist already, so that a mistyped --db is not created empty.

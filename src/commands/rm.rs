@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use ganbench_runner::sweep::sweep_dir;
+use ganbench_store::layout::sweep_dir;
 
 use super::{bad_input, find_sweep, open_store_for_writing, runs_dir};
 

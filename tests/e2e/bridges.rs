@@ -131,7 +131,7 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The run id in a TensorBoard folder name (`mixed@1-run3-…`) or an MLflow run name (`run 3: …`).
+/// The run id in a TensorBoard folder name (`mixed_1-run3-…`) or an MLflow run name (`run 3: …`).
 fn run_id(name: &str) -> i64 {
     let start = name.find("run").unwrap() + 3;
     let digits: String = name[start..]

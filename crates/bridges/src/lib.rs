@@ -46,10 +46,10 @@ impl ExportRun {
         )
     }
 
-    /// A folder name for the run of `sweep`: `NAME@VERSION-runID-configuration-seedN`, with
-    /// what a file name cannot hold replaced by `_`.
+    /// A folder name for the run of `sweep`: `NAME_VERSION-runID-configuration-seedN`, with
+    /// what a file name cannot hold replaced by `_` (store::layout::file_name).
     pub fn folder_name(&self, sweep: &Sweep) -> String {
-        file_name(&format!(
+        ganbench_store::layout::file_name(&format!(
             "{}@{}-run{}-{}-seed{}",
             sweep.name, sweep.version, self.run.id.0, self.configuration, self.run.seed
         ))
@@ -163,17 +163,4 @@ pub(crate) fn for_each_run(
         runs: runs.len(),
         points: total,
     })
-}
-
-/// A file-name-safe form of a name: letters, digits, `-_.=@` kept, the rest `_`.
-fn file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '=' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -10,7 +10,6 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
@@ -630,39 +629,7 @@ fn explain_failure(message: String, device: &str) -> String {
     }
 }
 
-/// Where a trial keeps its checkpoints and samples, under the sweep's run directory.
-pub fn trial_dir(
-    runs_dir: &Path,
-    sweep: &str,
-    version: u32,
-    trial_key: &str,
-) -> std::path::PathBuf {
-    sweep_dir(runs_dir, sweep, version).join(trial_key)
-}
-
-/// The folder of every trial of one sweep version (what `ganbench rm` removes).
-pub fn sweep_dir(runs_dir: &Path, sweep: &str, version: u32) -> std::path::PathBuf {
-    runs_dir.join(format!("{}-v{version}", sanitize(sweep)))
-}
-
-/// A file-name-safe form of a user-given name.
-pub fn sanitize(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
-    }
-}
+pub use ganbench_store::layout::{sweep_dir, trial_dir};
 
 #[cfg(test)]
 mod tests {

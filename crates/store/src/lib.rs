@@ -74,6 +74,7 @@
 
 mod annotate;
 mod error;
+pub mod layout;
 mod query;
 mod read;
 mod schema;
