@@ -184,6 +184,10 @@ fn tags_and_notes_reach_ls_show_and_the_report() {
         "sweep note, escaped"
     );
     assert!(page.contains("collapsed to 3 modes"), "run note");
+    assert!(
+        page.contains("Ranking on"),
+        "every run ended: the ranking table is there"
+    );
     assert!(page.contains(r#"<span class="tag">good</span>"#), "run tag");
 }
 

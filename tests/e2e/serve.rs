@@ -216,6 +216,10 @@ fn serve_follows_a_training_sweep_and_answers_like_the_cli() {
     // The report, regenerated from the running sweep, and its figures.
     let report = get_text(port, "/sweeps/1/report/index.html");
     assert!(report.contains("long"), "{report}");
+    assert!(
+        !report.contains("Ranking on"),
+        "no run has ended: no empty ranking table"
+    );
     let figure = report
         .split("src=\"")
         .skip(1)

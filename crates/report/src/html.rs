@@ -564,38 +564,40 @@ fn verdict_section(v: &Verdict) -> Markup {
             ul.findings {
                 @for f in &v.findings { li.finding { (f) } }
             }
-            h3 { "Ranking on " code { (metric) } }
-            div.scroll {
-                table.ranking {
-                    thead { tr {
-                        th { "Rank" } th { "Variant" } th { "Runs" }
-                        th title="runs that diverged, failed or gave no finite value: they count as the worst value" { "No result" }
-                        th { (metric) " " (arrow(Some(v.primary.direction))) }
-                        @if let Some(t) = &v.primary.tie_break { th { (t) } }
-                        th title="mean rank of its runs among all ranked runs (higher is better)" { "Mean rank" }
-                    } }
-                    tbody {
-                        @for r in &v.ranking {
-                            tr data-rank=(r.rank) data-entry=(r.label) {
-                                td.num { (r.rank) }
-                                th scope="row" {
-                                    (variant_label(&r.label, &r.colour))
-                                    @let note = selection_note(&r.selection);
-                                    @if !note.is_empty() { small { (note) } }
+            @if !v.ranking.is_empty() {
+                h3 { "Ranking on " code { (metric) } }
+                div.scroll {
+                    table.ranking {
+                        thead { tr {
+                            th { "Rank" } th { "Variant" } th { "Runs" }
+                            th title="runs that diverged, failed or gave no finite value: they count as the worst value" { "No result" }
+                            th { (metric) " " (arrow(Some(v.primary.direction))) }
+                            @if let Some(t) = &v.primary.tie_break { th { (t) } }
+                            th title="mean rank of its runs among all ranked runs (higher is better)" { "Mean rank" }
+                        } }
+                        tbody {
+                            @for r in &v.ranking {
+                                tr data-rank=(r.rank) data-entry=(r.label) {
+                                    td.num { (r.rank) }
+                                    th scope="row" {
+                                        (variant_label(&r.label, &r.colour))
+                                        @let note = selection_note(&r.selection);
+                                        @if !note.is_empty() { small { (note) } }
+                                    }
+                                    td.num { (r.runs) small { (seeds_text(&r.seeds)) } }
+                                    td.num.bad[r.with_result < r.runs] {
+                                        (r.runs - r.with_result) "/" (r.runs)
+                                        @if let Some((lo, hi)) = r.no_result_ci { small { (pct(r.no_result_share)) ", CI " (pct(lo)) " to " (pct(hi)) } }
+                                    }
+                                    td.num {
+                                        @match r.mean { Some(m) => { (number(m)) @if let Some(s) = r.std { " ± " (number(s)) } }, None => { "—" } }
+                                        small { "over " (r.with_result) " with a result" }
+                                    }
+                                    @if v.primary.tie_break.is_some() {
+                                        td.num { @match r.tie_mean { Some(m) => { (number(m)) }, None => { "—" } } }
+                                    }
+                                    td.num { (num(r.mean_rank)) }
                                 }
-                                td.num { (r.runs) small { (seeds_text(&r.seeds)) } }
-                                td.num.bad[r.with_result < r.runs] {
-                                    (r.runs - r.with_result) "/" (r.runs)
-                                    @if let Some((lo, hi)) = r.no_result_ci { small { (pct(r.no_result_share)) ", CI " (pct(lo)) " to " (pct(hi)) } }
-                                }
-                                td.num {
-                                    @match r.mean { Some(m) => { (number(m)) @if let Some(s) = r.std { " ± " (number(s)) } }, None => { "—" } }
-                                    small { "over " (r.with_result) " with a result" }
-                                }
-                                @if v.primary.tie_break.is_some() {
-                                    td.num { @match r.tie_mean { Some(m) => { (number(m)) }, None => { "—" } } }
-                                }
-                                td.num { (num(r.mean_rank)) }
                             }
                         }
                     }
