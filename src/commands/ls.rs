@@ -52,23 +52,20 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
         .map(Filter::parse)
         .transpose()
         .map_err(bad_input)?;
+    let every = store.list_sweeps()?;
+    let archived = every.iter().filter(|s| s.archived_at_ms.is_some()).count();
     let sweeps: Vec<SweepSummary> = match &args.sweep {
         Some(name) => {
             let sweep = find_sweep(&store, name)?;
-            store
-                .list_sweeps()?
-                .into_iter()
-                .filter(|s| s.id == sweep.id)
-                .collect()
+            every.into_iter().filter(|s| s.id == sweep.id).collect()
         }
-        None => store
-            .list_sweeps()?
+        None => every
             .into_iter()
             .filter(|s| args.all || s.archived_at_ms.is_none())
             .collect(),
     };
     if args.sweep.is_none() && filter.is_none() && args.sort.is_none() {
-        return list_sweeps(&store, db, &sweeps, args.json);
+        return list_sweeps(db, &sweeps, archived, args.json);
     }
     let mut rows = run_rows(&store, &sweeps)?;
     filter_and_sort(&mut rows, filter.as_ref(), args.sort.as_deref(), args.desc)
@@ -77,12 +74,17 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn list_sweeps(store: &Store, db: &Path, sweeps: &[SweepSummary], json: bool) -> Result<ExitCode> {
+/// `archived`: how many sweeps `sweeps` leaves out because they are archived.
+fn list_sweeps(
+    db: &Path,
+    sweeps: &[SweepSummary],
+    archived: usize,
+    json: bool,
+) -> Result<ExitCode> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&sweeps)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let archived = store.list_sweeps()?.len() - sweeps.len();
     if sweeps.is_empty() && archived > 0 {
         outln!(
             "every sweep in {} is archived ({archived}); `ganbench ls --all` lists them",

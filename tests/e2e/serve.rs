@@ -206,6 +206,7 @@ fn serve_follows_a_training_sweep_and_answers_like_the_cli() {
     assert_eq!(rows.as_array().unwrap().len(), running.len(), "{rows}");
     assert_eq!(rows[0]["id"], running[0]["id"]);
     assert!(rows[0]["final"]["modes"].is_number(), "{rows}");
+    assert_eq!(rows[0]["params"]["hidden"], 8, "{rows}");
     let (status, _, body) = get(port, "/api/runs?where=lr_d%20%3C");
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("expected a value"));

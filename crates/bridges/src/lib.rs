@@ -22,7 +22,9 @@ pub mod tensorboard;
 
 use std::path::PathBuf;
 
-use ganbench_store::{Run, Store, StoreError, Sweep};
+use std::collections::HashMap;
+
+use ganbench_store::{Run, RunId, Store, StoreError, Sweep};
 
 /// One run to export, with what the binary knows about it beyond the store row.
 #[derive(Debug, Clone)]
@@ -127,25 +129,25 @@ pub(crate) fn for_each_run(
     runs: &[ExportRun],
     mut each: impl FnMut(&ExportRun, &[Point]) -> Result<(), BridgeError>,
 ) -> Result<Exported, BridgeError> {
+    // Runs not yet written, by id: a run's points arrive together, so each is written once, and
+    // what is left at the end logged nothing.
+    let mut pending: HashMap<RunId, &ExportRun> = runs.iter().map(|r| (r.run.id, r)).collect();
     let mut points: Vec<Point> = Vec::new();
-    let mut current: Option<ganbench_store::RunId> = None;
+    let mut current: Option<RunId> = None;
     let mut total = 0u64;
-    let mut flush =
-        |id: Option<ganbench_store::RunId>, points: &mut Vec<Point>| -> Result<(), BridgeError> {
-            if let Some(run) = id.and_then(|id| runs.iter().find(|r| r.run.id == id)) {
-                total += points.len() as u64;
-                each(run, points)?;
-            }
-            points.clear();
-            Ok(())
-        };
-    let mut seen = std::collections::HashSet::new();
+    let mut flush = |id: Option<RunId>, points: &mut Vec<Point>| -> Result<(), BridgeError> {
+        if let Some(run) = id.and_then(|id| pending.remove(&id)) {
+            total += points.len() as u64;
+            each(run, points)?;
+        }
+        points.clear();
+        Ok(())
+    };
     for row in store.export_rows(sweep.id)? {
         let row = row?;
         if current != Some(row.run_id) {
             flush(current, &mut points)?;
             current = Some(row.run_id);
-            seen.insert(row.run_id);
         }
         points.push(Point {
             metric: row.metric,
@@ -156,8 +158,8 @@ pub(crate) fn for_each_run(
     }
     flush(current, &mut points)?;
     // Runs that logged nothing (queued, failed at once) still appear, with their parameters.
-    for run in runs.iter().filter(|r| !seen.contains(&r.run.id)) {
-        flush(Some(run.run.id), &mut Vec::new())?;
+    for run in runs {
+        flush(Some(run.run.id), &mut points)?;
     }
     Ok(Exported {
         runs: runs.len(),

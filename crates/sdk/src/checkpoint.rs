@@ -59,6 +59,23 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Refuses a checkpoint (loaded from `dir`) that a trainer of another `kind`, or of another
+    /// configuration, wrote: its tensors would not fit, or would mean something else.
+    pub fn expect_identity<C>(&self, dir: &Path, kind: &str, config: &C) -> Result<()>
+    where
+        C: DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let found_kind: String = self.meta("kind")?;
+        let found: C = self.meta("config")?;
+        if found_kind != kind || found != *config {
+            return Err(Error::msg(format!(
+                "checkpoint in {} was written by a different configuration ({found_kind}, {found:?}); this trainer has {config:?}",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
         let v = self
             .meta
@@ -224,5 +241,27 @@ impl Stateful for Sgd {
 
     fn load_state(&mut self, ck: &Checkpoint, prefix: &str) -> Result<()> {
         Ok(self.set_state(&ck.tensors_under(prefix))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_another_kind_or_configuration_is_refused() {
+        let mut ck = Checkpoint::new();
+        ck.insert_meta("kind", &"vae").unwrap();
+        ck.insert_meta("config", &(64u32, "adam")).unwrap();
+        let dir = Path::new("ck");
+        ck.expect_identity(dir, "vae", &(64u32, "adam".to_string()))
+            .unwrap();
+        for (kind, config) in [("vae-gan", (64u32, "adam")), ("vae", (32u32, "adam"))] {
+            let err = ck
+                .expect_identity(dir, kind, &(config.0, config.1.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("checkpoint in ck was written by a different configuration (vae, (64, \"adam\"))"), "{err}");
+        }
     }
 }

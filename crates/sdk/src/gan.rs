@@ -40,7 +40,7 @@ use crate::ema::Ema;
 use crate::fixes::{self, GanFixes};
 use crate::loss::{GanLoss, OneSidedLabelSmoothing};
 use crate::nn::{Activation, Mlp, MlpConfig, Network};
-use crate::optim::{clip_grad_norm, AdamConfig, Optimizer, OptimizerKind};
+use crate::optim::{clip_grad_norm, AdamConfig, Optimizer};
 use crate::rng::{stream, SeededRng};
 use crate::{Error, Result, Vars};
 
@@ -870,18 +870,7 @@ impl GanTrainer {
             .as_ref()
             .map(|r| format!(" + {}", r.name()))
             .unwrap_or_default();
-        let optimizer = match c.fixes.optimizer {
-            OptimizerKind::Adam => format!(
-                "Adam lr_g {} lr_d {} β ({}, {})",
-                c.adam_g.lr, c.adam_d.lr, c.adam_g.beta1, c.adam_g.beta2
-            ),
-            other => format!(
-                "{} lr_g {} lr_d {}",
-                other.describe(&c.adam_g),
-                c.adam_g.lr,
-                c.adam_d.lr
-            ),
-        };
+        let optimizer = c.fixes.optimizer.describe_pair(&c.adam_g, &c.adam_d);
         let fixes = match c.fixes.summary() {
             s if s.is_empty() => s,
             s => format!("; fixes: {s}"),

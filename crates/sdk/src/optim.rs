@@ -435,6 +435,18 @@ impl OptimizerKind {
             Self::RmsProp { alpha } => format!("RMSProp α {alpha}"),
         }
     }
+
+    /// The optimizers of a generator and a discriminator (learning rates `g.lr`, `d.lr`), for a
+    /// trainer's description: `Adam lr_g 0.0002 lr_d 0.0002 β (0.5, 0.999)`, `SGD lr_g … lr_d …`.
+    pub fn describe_pair(&self, g: &AdamConfig, d: &AdamConfig) -> String {
+        match self {
+            Self::Adam => format!(
+                "Adam lr_g {} lr_d {} β ({}, {})",
+                g.lr, d.lr, g.beta1, g.beta2
+            ),
+            other => format!("{} lr_g {} lr_d {}", other.describe(g), g.lr, d.lr),
+        }
+    }
 }
 
 /// RMSProp's ε, PyTorch's default.

@@ -392,15 +392,7 @@ impl VaeTrainer {
 
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
         let ck = Checkpoint::load(dir, &self.device)?;
-        let kind: String = ck.meta("kind")?;
-        let config: VaeConfig = ck.meta("config")?;
-        if kind != "vae" || config != self.config {
-            return Err(Error::msg(format!(
-                "checkpoint in {} was written by a different configuration ({kind}, {config:?}); this trainer has {:?}",
-                dir.display(),
-                self.config
-            )));
-        }
+        ck.expect_identity(dir, "vae", &self.config)?;
         self.vars.load_state(&ck, "vae")?;
         self.opt.load_state(&ck, "opt")?;
         self.rng.load_state(&ck, "rng")?;

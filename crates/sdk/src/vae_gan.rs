@@ -655,15 +655,7 @@ impl VaeGanTrainer {
     /// Restores what [`VaeGanTrainer::save_checkpoint`] wrote; the configuration must match.
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
         let ck = Checkpoint::load(dir, &self.device)?;
-        let kind: String = ck.meta("kind")?;
-        let config: VaeGanConfig = ck.meta("config")?;
-        if kind != "vae-gan" || config != self.config {
-            return Err(Error::msg(format!(
-                "checkpoint in {} was written by a different configuration ({kind}, {config:?}); this trainer has {:?}",
-                dir.display(),
-                self.config
-            )));
-        }
+        ck.expect_identity(dir, "vae-gan", &self.config)?;
         self.encoder.vars.load_state(&ck, "enc")?;
         self.decoder.vars.load_state(&ck, "dec")?;
         self.discriminator.vars.load_state(&ck, "d")?;
@@ -677,18 +669,7 @@ impl VaeGanTrainer {
 
     pub fn description(&self) -> Description {
         let c = &self.config;
-        let optimizer = match c.optimizer {
-            OptimizerKind::Adam => format!(
-                "Adam lr_g {} lr_d {} β ({}, {})",
-                c.adam_g.lr, c.adam_d.lr, c.adam_g.beta1, c.adam_g.beta2
-            ),
-            other => format!(
-                "{} lr_g {} lr_d {}",
-                other.describe(&c.adam_g),
-                c.adam_g.lr,
-                c.adam_d.lr
-            ),
-        };
+        let optimizer = c.optimizer.describe_pair(&c.adam_g, &c.adam_d);
         let params: usize = self.vars().iter().map(|v| v.param_count()).sum();
         Description {
             parameters: params as u64,

@@ -190,14 +190,12 @@ async fn sweep_page(
     .await
 }
 
-/// A sweep's state as a string that changes whenever a run starts, advances or ends.
-fn fingerprint(store: &Store, sweep: SweepId) -> Result<String, AppError> {
-    let runs = store.runs(sweep)?;
-    Ok(runs
-        .iter()
+/// The state of `runs` as a string that changes whenever one starts, advances or ends.
+fn fingerprint(runs: &[ganbench_store::Run]) -> String {
+    runs.iter()
         .map(|r| format!("{}:{}:{}", r.id.0, r.status.as_str(), r.step))
         .collect::<Vec<_>>()
-        .join(","))
+        .join(",")
 }
 
 /// Writes the report of `selection` into the cache folder `key` unless the one there is of the
@@ -259,7 +257,7 @@ async fn sweep_report(
 ) -> Result<Response, AppError> {
     with_store(&state, move |store, state| {
         let sweep = sweep_summary(store, id)?;
-        let fingerprint = fingerprint(store, sweep.id)?;
+        let fingerprint = fingerprint(&store.runs(sweep.id)?);
         let dir = ensure_report(
             store,
             state,
@@ -343,7 +341,7 @@ async fn sweep_state(
             });
         }
         Ok(Json(LiveState {
-            fingerprint: fingerprint(store, sweep.id)?,
+            fingerprint: fingerprint(&runs),
             counts: sweep.runs,
             metrics,
             metric,
@@ -373,6 +371,8 @@ struct TableRow {
     step: u64,
     total_steps: Option<u64>,
     tags: Vec<String>,
+    /// The parameters, as stored.
+    params: serde_json::Map<String, serde_json::Value>,
     /// Final metrics, NaN as `null`.
     #[serde(rename = "final")]
     final_metrics: std::collections::BTreeMap<String, Option<f64>>,
@@ -418,6 +418,7 @@ async fn runs_api(
                     step: row.run.step,
                     total_steps: row.run.total_steps,
                     tags: row.tags,
+                    params: row.params,
                     final_metrics: row
                         .metrics
                         .into_iter()
@@ -465,11 +466,11 @@ async fn compare(
     );
     let target = format!("/compare/{key}/index.html");
     with_store(&state, move |store, state| {
-        let mut fingerprint = String::new();
-        for &id in &ids {
-            let run = store.run(RunId(id))?;
-            fingerprint.push_str(&format!("{id}:{}:{},", run.status.as_str(), run.step));
-        }
+        let runs = ids
+            .iter()
+            .map(|&id| store.run(RunId(id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fingerprint = fingerprint(&runs);
         let selection = ganbench_report::Selection::Runs(ids.iter().map(|&i| RunId(i)).collect());
         let command = format!(
             "ganbench compare --runs {}",

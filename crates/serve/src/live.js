@@ -1,4 +1,5 @@
-// ganbench serve: the runs table (filter, sort, choose runs to compare) and, on a sweep's page,
+// ganbench serve: the runs table (filter, sort by any column: the parameters that vary and the
+// final metrics; choose runs to compare) and, on a sweep's page,
 // the live curves and the report that follows the sweep. Plain DOM, no framework.
 "use strict";
 
@@ -37,8 +38,12 @@ async function loadRuns() {
 
 function drawRuns(rows) {
   const metrics = [...new Set(rows.flatMap(r => Object.keys(r.final)))].sort();
+  // The parameters that tell these runs apart, as columns one can sort by.
+  const params = [...new Set(rows.flatMap(r => Object.keys(r.params)))].sort().filter(p =>
+    new Set(rows.map(r => JSON.stringify(r.params[p]))).size > 1);
   const columns = [["", null], ["run", "id"], ["configuration", "label"], ["seed", "seed"],
-    ["status", "status"], ["step", "step"], ["tags", "tag"], ...metrics.map(m => [m, m])];
+    ["status", "status"], ["step", "step"], ["tags", "tag"], ...params.map(p => [p, p]),
+    ...metrics.map(m => [m, m])];
   if (!form.dataset.sweep) columns.splice(2, 0, ["sweep", "sweep"]);
   const head = el("tr", {}, columns.map(([title, field]) => {
     const th = el("th", field ? { class: "sortable", "data-field": field } : {},
@@ -63,6 +68,7 @@ function drawRuns(rows) {
       el("td", ["failed", "diverged"].includes(r.status) ? { class: "bad" } : {}, [r.status]),
       el("td", { class: "num" }, [r.total_steps ? r.step + "/" + r.total_steps : String(r.step)]),
       el("td", {}, [r.tags.join(" ")]),
+      ...params.map(p => el("td", { class: "num" }, [fmt(r.params[p])])),
       ...metrics.map(m => el("td", { class: "num" }, [fmt(r.final[m])]))];
     if (!form.dataset.sweep) cells.splice(2, 0, el("td", {}, [r.sweep]));
     return el("tr", { "data-run": r.id }, cells);

@@ -226,6 +226,18 @@ fn optimizer_kinds_build_what_they_name() {
         .describe(&adam),
         "SGD (Nesterov momentum 0.9)"
     );
+    let d = AdamConfig { lr: 4e-4, ..adam };
+    assert_eq!(
+        OptimizerKind::Adam.describe_pair(&adam, &d),
+        format!(
+            "Adam lr_g {} lr_d 0.0004 β ({}, {})",
+            adam.lr, adam.beta1, adam.beta2
+        )
+    );
+    assert_eq!(
+        OptimizerKind::RmsProp { alpha: 0.9 }.describe_pair(&adam, &d),
+        format!("RMSProp α 0.9 lr_g {} lr_d 0.0004", adam.lr)
+    );
 }
 
 #[test]
