@@ -12,7 +12,7 @@
 # gives a ratio per model; bench/compare_summary.py prints the tables, the rounds' ratios, and
 # ends with one line, the median over rounds: `ratio toy=<candle/pytorch> wgan-gp=<…> dcgan=<…>
 # vae=<…>`.
-# "Before" is the same candle binary with the SDK's fast kernels off (GANBENCH_CANDLE_OPS=1:
+# "Before" is the same candle binary with the fast kernels (crates/kernels) off (GANBENCH_CANDLE_OPS=1:
 # candle's own conv, conv-transpose, activations and broadcasts), timed in the same run; its ratios
 # are printed on the line above the last.
 #

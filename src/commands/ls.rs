@@ -100,12 +100,13 @@ fn list_sweeps(
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "{:<28} {:>4} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12}  TAGS",
+        "{:<28} {:>4} {:>6} {:>7} {:>8} {:>9} {:>8} {:>7} {:>12}  TAGS",
         "SWEEP",
         "VER",
         "RUNS",
-        "FINISHED",
+        "QUEUED",
         "RUNNING",
+        "FINISHED",
         "DIVERGED",
         "FAILED",
         "INTERRUPTED"
@@ -117,15 +118,16 @@ fn list_sweeps(
             tags = format!("(archived) {tags}");
         }
         let line = format!(
-            "{:<28} {:>4} {:>6} {:>9} {:>8} {:>8} {:>7} {:>12}  {tags}",
+            "{:<28} {:>4} {:>6} {:>7} {:>8} {:>9} {:>8} {:>7} {:>12}  {tags}",
             s.name,
             s.version,
             r.total(),
-            r.finished,
+            r.queued,
             r.running,
+            r.finished,
             r.diverged,
             r.failed,
-            r.interrupted + r.queued,
+            r.interrupted,
         );
         outln!("{}", line.trim_end())?;
     }

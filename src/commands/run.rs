@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use ganbench_plugin_api::Metrics;
 use ganbench_runner::protocol::WorkerTask;
 use ganbench_runner::sweep::{self, PlannedTrial, Slots, SweepObserver, SweepReport};
+use ganbench_runner::TrialPlan;
 use ganbench_spec::Sweep;
 use ganbench_store::{NewRun, Registration, Status, Store, StoreError, EXTRACTOR_EVENT};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -178,16 +179,18 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             task: WorkerTask {
                 plugin: trial.plugin.clone(),
                 data: data_text.clone(),
-                config: ganbench_plugin_api::TrialConfig {
-                    params: trial.params.clone(),
-                    seed: trial.seed,
-                    device: device.clone(),
-                    data_shape: data_shape.clone(),
+                plan: TrialPlan {
+                    config: ganbench_plugin_api::TrialConfig {
+                        params: trial.params.clone(),
+                        seed: trial.seed,
+                        device: device.clone(),
+                        data_shape: data_shape.clone(),
+                    },
+                    steps: spec.steps,
+                    eval_every: spec.eval_every,
+                    eval_samples: spec.eval_samples,
+                    checkpoint_every: spec.checkpoint_every(),
                 },
-                steps: spec.steps,
-                eval_every: spec.eval_every,
-                eval_samples: spec.eval_samples,
-                checkpoint_every: spec.checkpoint_every(),
                 checkpoints: dir.join("checkpoints"),
                 samples_dir: Some(dir.join("samples")),
                 extractor: extractor.as_ref().map(|e| e.path.clone()),
@@ -430,7 +433,7 @@ impl Progress {
 impl SweepObserver for Progress {
     fn trial_started(&mut self, slot: usize, trial: &PlannedTrial, from_step: u64) {
         let bar = &self.workers[slot];
-        bar.set_prefix(format!("{} s{}", trial.label, trial.task.config.seed));
+        bar.set_prefix(format!("{} s{}", trial.label, trial.task.plan.config.seed));
         bar.set_position(from_step);
         bar.set_message(if from_step > 0 {
             format!("resumed at {from_step}")
@@ -454,7 +457,7 @@ impl SweepObserver for Progress {
 
     fn trial_ended(&mut self, _slot: usize, trial: &PlannedTrial, status: Status, detail: &str) {
         self.overall.inc(1);
-        let seed = trial.task.config.seed;
+        let seed = trial.task.plan.config.seed;
         let line = match status {
             Status::Finished => format!("finished    {} seed {seed}", trial.label),
             other => format!(

@@ -54,7 +54,7 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
     };
     // The parent prepared the extractor (see `crate::extractor`); loading it is quick.
     let features = match &task.extractor {
-        Some(path) => match crate::extractor::load(path, &task.config.data_shape) {
+        Some(path) => match crate::extractor::load(path, &task.plan.config.data_shape) {
             Ok(f) => Some(f),
             Err(e) => {
                 writeln!(

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use ganbench_sdk::candle::{Device, Module, Tensor};
 use ganbench_sdk::candle_nn::Conv2dConfig;
-use ganbench_sdk::fastconv;
+use ganbench_sdk::kernels;
 use ganbench_sdk::nn::{self, Linear};
 use ganbench_sdk::{SeededRng, Vars};
 use serde::{Deserialize, Serialize};
@@ -210,7 +210,7 @@ impl Classifier {
 /// applying ReLU to a quarter of the values saves most of their cost (the bias gradient's
 /// reduction was a tenth of a training step).
 fn conv_relu_pool(x: &Tensor, (weight, bias): &(Tensor, Tensor)) -> Result<Tensor> {
-    let y = crate::pool::max_pool2(&fastconv::conv2d(x, weight, 0, 1, 1)?)?;
+    let y = crate::pool::max_pool2(&kernels::conv2d(x, weight, 0, 1, 1)?)?;
     Ok(nn::relu(&y.broadcast_add(&bias.reshape((
         1,
         bias.elem_count(),

@@ -8,21 +8,20 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use ganbench_plugin_api::{Metrics, TrialConfig};
+use ganbench_plugin_api::Metrics;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Everything a worker needs to run (or resume) one trial.
+use crate::trial::TrialPlan;
+
+/// Everything a worker needs to run (or resume) one trial: its [`TrialPlan`] and where it runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerTask {
     /// Plugin name or library path, resolved against the same registry as the parent's.
     pub plugin: String,
     /// The dataset, in the data crate's text form (`ring8`, `grid(...)`).
     pub data: String,
-    pub config: TrialConfig,
-    pub steps: u64,
-    pub eval_every: u64,
-    pub eval_samples: usize,
-    pub checkpoint_every: u64,
+    /// What to train: the plugin's config, the step budget, evaluations and checkpoints.
+    pub plan: TrialPlan,
     /// This trial's checkpoint directory.
     pub checkpoints: PathBuf,
     /// Where evaluation samples are written (`.npy`), if anywhere.

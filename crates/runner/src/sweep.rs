@@ -293,7 +293,7 @@ pub fn execute(
                         break;
                     };
                     if let Some(device) = placement.device(slot) {
-                        trial.task.config.device = device.to_string();
+                        trial.task.plan.config.device = device.to_string();
                     }
                     match store.claim_run(trial.run, pid, &host, control.retry_failed_before) {
                         Err(StoreError::AlreadyRunning { .. }) => {
@@ -549,7 +549,7 @@ fn handle(
                 "started",
                 &format!(
                     "{parameters} parameters on {}: {architecture}",
-                    active.trial.task.config.device
+                    active.trial.task.plan.config.device
                 ),
             )?;
         }
@@ -609,7 +609,7 @@ fn handle(
             ));
         }
         WorkerMessage::Failed { message } => {
-            let message = explain_failure(message, &active.trial.task.config.device);
+            let message = explain_failure(message, &active.trial.task.plan.config.device);
             active.end = Some((Status::Failed, active.last_step, Some(message)));
         }
     }
@@ -635,6 +635,7 @@ pub use ganbench_store::layout::{sweep_dir, trial_dir};
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::TrialPlan;
     use ganbench_plugin_api::TrialConfig;
     use ganbench_store::NewRun;
 
@@ -711,16 +712,18 @@ esac
                     task: WorkerTask {
                         plugin: "fake".into(),
                         data: "ring8".into(),
-                        config: TrialConfig {
-                            params: Default::default(),
-                            seed,
-                            device: "cpu".into(),
-                            data_shape: vec![2],
+                        plan: TrialPlan {
+                            config: TrialConfig {
+                                params: Default::default(),
+                                seed,
+                                device: "cpu".into(),
+                                data_shape: vec![2],
+                            },
+                            steps: 1,
+                            eval_every: 0,
+                            eval_samples: 10,
+                            checkpoint_every: 0,
                         },
-                        steps: 1,
-                        eval_every: 0,
-                        eval_samples: 10,
-                        checkpoint_every: 0,
                         checkpoints: dir.path().join(&key),
                         samples_dir: None,
                         extractor: None,

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 
-/// Everything that defines one trial's training run.
-#[derive(Debug, Clone)]
+/// Everything that defines one trial's training run: what `ganbench train` runs in-process and what
+/// a sweep's worker receives inside its [`WorkerTask`](crate::protocol::WorkerTask).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialPlan {
     pub config: TrialConfig,
     pub steps: u64,

@@ -8,7 +8,7 @@ use ganbench_metrics::FeatureExtractor;
 use ganbench_plugin_api::{PluginHandle, Samples};
 
 use crate::protocol::{to_wire, Value, WorkerMessage, WorkerTask};
-use crate::trial::{run_trial, Control, Event, Outcome, TrialPlan};
+use crate::trial::{run_trial, Control, Event, Outcome};
 
 /// Runs `task` with `plugin`, writing one [`WorkerMessage`] per line to `out`. Returns when the
 /// trial ends, fails, is stopped through `stop`, or `out` breaks (the parent is gone). `features`
@@ -31,13 +31,7 @@ pub fn serve(
             return;
         }
     };
-    let plan = TrialPlan {
-        config: task.config.clone(),
-        steps: task.steps,
-        eval_every: task.eval_every,
-        eval_samples: task.eval_samples,
-        checkpoint_every: task.checkpoint_every,
-    };
+    let plan = &task.plan;
     let mut parent_gone = false;
     let mut observer = |event: Event<'_>| {
         let msg = match event {
@@ -83,7 +77,7 @@ pub fn serve(
     };
     let result = run_trial(
         plugin,
-        &plan,
+        plan,
         dataset,
         features,
         Some(&task.checkpoints),

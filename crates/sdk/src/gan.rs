@@ -702,7 +702,7 @@ impl GanTrainer {
             .into_iter()
             .map(|(_, v)| v.as_tensor().clone())
             .collect();
-        let mut grads = crate::ops::skipping_gradients(&d_params, || loss.backward())?;
+        let mut grads = crate::kernels::skipping_gradients(&d_params, || loss.backward())?;
         let grad_norm = match self.config.fixes.clip_grad_norm_g {
             0.0 => None,
             max => Some(clip_grad_norm(&mut grads, &self.g.vars.params(), max)?),

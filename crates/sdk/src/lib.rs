@@ -9,7 +9,7 @@
 //! - [`vars`]: [`Vars`], a network's trainable parameters and persistent buffers.
 //! - [`nn`]: activations, linear/conv layers, batch norm, the [`Mlp`] builder; [`spectral`]:
 //!   spectral norm; [`dcgan`]: DCGAN-style convolutional generator and discriminator.
-//! - [`fastconv`]: CPU conv2d / conv_transpose2d as im2col and matrix products, any-order gradients.
+//! - [`kernels`] (the `ganbench-kernels` crate): the fast CPU ops the layers are made of.
 //! - [`loss`]: stable BCE-with-logits and the GAN losses; [`gp`]: gradient penalties (WGAN-GP,
 //!   R1/R2, DRAGAN).
 //! - [`optim`]: [`Adam`], [`Sgd`] and [`RmsProp`] with saveable state, gradient-norm clipping;
@@ -26,20 +26,17 @@
 //! an uninterrupted one.
 
 pub mod augment;
-mod batch_norm;
 pub mod checkpoint;
 pub mod dcgan;
 mod device;
 pub mod ema;
 mod error;
-pub mod fastconv;
 pub mod fixes;
 pub mod gan;
 pub mod gp;
 pub mod init;
 pub mod loss;
 pub mod nn;
-mod ops;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
@@ -49,20 +46,9 @@ pub mod vae;
 pub mod vae_gan;
 pub mod vars;
 
-/// The environment variable that turns the SDK's fast CPU kernels ([`fastconv`] and the fused
-/// elementwise ops) off, so that every layer uses candle's own ops: `GANBENCH_CANDLE_OPS=1`.
-/// For benchmarks (the "before" column of bench/compare-pytorch.sh) and for ruling the fast paths
-/// out when a result looks wrong. The two paths agree to rounding, not bitwise.
-pub const CANDLE_OPS_ENV: &str = "GANBENCH_CANDLE_OPS";
-
-/// Whether the fast CPU kernels are on (they are unless [`CANDLE_OPS_ENV`] is `1`); read once.
-pub fn fast_kernels() -> bool {
-    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FAST.get_or_init(|| std::env::var(CANDLE_OPS_ENV).map_or(true, |v| v != "1"))
-}
-
 pub use candle_core as candle;
 pub use candle_nn;
+pub use ganbench_kernels as kernels;
 pub use ganbench_plugin_api as plugin_api;
 
 pub use checkpoint::{Checkpoint, Stateful};

@@ -12,7 +12,7 @@ use candle_core::{bail, DType, Module, ModuleT, Result, Tensor, Var};
 pub use candle_nn::{Conv2dConfig, ConvTranspose2dConfig};
 use serde::{Deserialize, Serialize};
 
-pub use crate::ops::{add_bias, dense, leaky_relu, relu};
+pub use crate::kernels::{add_bias, dense, leaky_relu, relu};
 use crate::spectral::SnLinear;
 use crate::{init, SeededRng, Vars};
 
@@ -181,9 +181,9 @@ pub fn conv2d_forward(
     bias: Option<&Tensor>,
     config: &Conv2dConfig,
 ) -> Result<Tensor> {
-    // The im2col kernels of `fastconv` (candle's own op for groups > 1 and other devices).
+    // The im2col kernels of `kernels::conv` (candle's own op for groups > 1 and other devices).
     let y = if config.groups == 1 {
-        crate::fastconv::conv2d(x, weight, config.padding, config.stride, config.dilation)?
+        crate::kernels::conv2d(x, weight, config.padding, config.stride, config.dilation)?
     } else {
         x.conv2d(
             weight,
@@ -204,7 +204,7 @@ pub fn conv_transpose2d_forward(
     bias: Option<&Tensor>,
     config: &ConvTranspose2dConfig,
 ) -> Result<Tensor> {
-    let y = crate::fastconv::conv_transpose2d(
+    let y = crate::kernels::conv_transpose2d(
         x,
         weight,
         config.padding,
@@ -217,7 +217,7 @@ pub fn conv_transpose2d_forward(
 
 fn add_channel_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
-        Some(b) => crate::ops::add_channel_bias(&y, b),
+        Some(b) => crate::kernels::add_channel_bias(&y, b),
         None => Ok(y),
     }
 }
@@ -405,7 +405,7 @@ impl ModuleT for BatchNorm {
                 );
             }
             let (ys, mean, var) =
-                crate::ops::batch_norm_train(xs, &self.weight, &self.bias, BATCH_NORM_EPS)?;
+                crate::kernels::batch_norm_train(xs, &self.weight, &self.bias, BATCH_NORM_EPS)?;
             let m = BATCH_NORM_MOMENTUM;
             let unbiased = count as f64 / (count as f64 - 1.0);
             let (rm, rv) = self.running_stats()?;
@@ -416,7 +416,7 @@ impl ModuleT for BatchNorm {
             Ok(ys)
         } else {
             let (rm, rv) = self.running_stats()?;
-            crate::ops::batch_norm_eval(xs, &self.weight, &self.bias, &rm, &rv, BATCH_NORM_EPS)
+            crate::kernels::batch_norm_eval(xs, &self.weight, &self.bias, &rm, &rv, BATCH_NORM_EPS)
         }
     }
 }

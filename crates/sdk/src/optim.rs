@@ -164,7 +164,7 @@ impl Optimizer for Adam {
 /// The Adam update of one f32 CPU parameter in a single pass over p, g, m and v, the same
 /// formula as the tensor code in [`Adam::step`] (which allocates nine temporaries per parameter, a
 /// tenth of a DCGAN step). Returns the new moments, or `None` where it does not apply (other
-/// devices or dtypes, or [`crate::fast_kernels`] off).
+/// devices or dtypes, or [`kernels::enabled`](crate::kernels::enabled) off).
 fn fused_adam(
     p: &Var,
     g: &Tensor,
@@ -175,7 +175,7 @@ fn fused_adam(
     use candle_core::{CpuStorage, Storage};
 
     let all = [p.as_tensor(), g, m, v];
-    if !crate::fast_kernels()
+    if !crate::kernels::enabled()
         || all
             .iter()
             .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32 || t.shape() != p.shape())
@@ -194,7 +194,7 @@ fn fused_adam(
         for (storage, layout) in &guards {
             match &**storage {
                 Storage::Cpu(CpuStorage::F32(data)) => {
-                    slices.push(crate::ops::values(data, layout))
+                    slices.push(crate::kernels::values(data, layout))
                 }
                 _ => return Ok(None),
             }

@@ -525,9 +525,9 @@ impl VaeGanTrainer {
         };
         let [e, g, d] = self.vars();
         let enc_loss = ((&l.kl * c.beta)? + &l.feature_reconstruction)?;
-        let enc = crate::ops::skipping_gradients(&tensors(&[g, d]), || enc_loss.backward())?;
+        let enc = crate::kernels::skipping_gradients(&tensors(&[g, d]), || enc_loss.backward())?;
         let dec_loss = ((&l.feature_reconstruction * c.gamma)? + &l.loss_g)?;
-        let dec = crate::ops::skipping_gradients(&tensors(&[e, d]), || dec_loss.backward())?;
+        let dec = crate::kernels::skipping_gradients(&tensors(&[e, d]), || dec_loss.backward())?;
         // The discriminator's update on detached fakes: its backward pass stops at its input.
         let n = x.dim(0)?;
         let x = x.flatten_from(1)?;

@@ -1,4 +1,4 @@
-//! Integration tests of ganbench-sdk: kernels, layers, losses, optimizers and trainers.
+//! Integration tests of ganbench-sdk: layers, losses, optimizers and trainers.
 //!
 //! One test binary per package (one link, and one run whose tests share the cores), with a
 //! module per area.
@@ -6,7 +6,6 @@
 mod common;
 mod dcgan;
 mod dcgan_trainers;
-mod fastconv;
 mod fixes;
 mod gradient_penalty;
 mod losses;

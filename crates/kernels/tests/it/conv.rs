@@ -1,12 +1,12 @@
-//! The im2col convolutions of `ganbench_sdk::fastconv` against candle's own `conv2d` /
+//! The im2col convolutions of `ganbench_kernels::conv` against candle's own `conv2d` /
 //! `conv_transpose2d` (outputs and first- and second-order gradients, on seeded random shapes,
 //! strides, paddings and dilations, odd sizes included) and against central finite differences
 //! in f64.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use ganbench_sdk::fastconv;
+use ganbench_kernels::conv;
+use ganbench_kernels::leaky_relu;
 use ganbench_sdk::gp::check_double_backward;
-use ganbench_sdk::nn::leaky_relu;
 use ganbench_sdk::SeededRng;
 
 /// One convolution: for a transposed one, `h × w` is its input and `c_in` its input channels.
@@ -37,7 +37,7 @@ impl Config {
 
     fn fast(&self, x: &Tensor, k: &Tensor) -> Result<Tensor> {
         if self.transposed {
-            fastconv::conv_transpose2d(
+            conv::conv_transpose2d(
                 x,
                 k,
                 self.padding,
@@ -46,7 +46,7 @@ impl Config {
                 self.dilation,
             )
         } else {
-            fastconv::conv2d(x, k, self.padding, self.stride, self.dilation)
+            conv::conv2d(x, k, self.padding, self.stride, self.dilation)
         }
     }
 
@@ -383,13 +383,13 @@ fn double_backward_matches_candle_and_finite_differences() {
     let penalty = |fast: bool| -> Tensor {
         let x = Var::from_tensor(&x).unwrap();
         let hidden = if fast {
-            fastconv::conv_transpose2d(x.as_tensor(), k1.as_tensor(), 1, 1, 2, 1)
+            conv::conv_transpose2d(x.as_tensor(), k1.as_tensor(), 1, 1, 2, 1)
         } else {
             x.as_tensor().conv_transpose2d(k1.as_tensor(), 1, 1, 2, 1)
         };
         let hidden = leaky_relu(&hidden.unwrap(), 0.2).unwrap();
         let out = if fast {
-            fastconv::conv2d(&hidden, k2.as_tensor(), 1, 2, 1)
+            conv::conv2d(&hidden, k2.as_tensor(), 1, 2, 1)
         } else {
             hidden.conv2d(k2.as_tensor(), 1, 2, 1, 1)
         };

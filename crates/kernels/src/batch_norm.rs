@@ -10,7 +10,7 @@
 //! - `Dot(x, g) = Σ g·x̂` per channel (the scale gradient of `Normalize`).
 //!
 //! The gradients of `Backward` and `Dot` are built from the same three ops and the per-channel
-//! ops of [`crate::ops`] (see their `bwd`), so candle can differentiate again. Built from
+//! ops of [`crate::channel`] (see their `bwd`), so candle can differentiate again. Built from
 //! primitive ops instead, a step spent ~20 full passes over every batch-normed activation: each
 //! intermediate (centered, squared, scaled, shifted) is a graph node whose gradient candle
 //! zero-fills and accumulates.
@@ -25,9 +25,8 @@ use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
 };
 
-use crate::ops::{
-    add_channel_bias, channel_dims, float_op2, float_op3, mul_channel, sum_channels, wants_grad,
-};
+use crate::channel::{add_channel_bias, channel_dims, mul_channel, sum_channels};
+use crate::dispatch::{float_op2, float_op3, fused, wants_grad};
 
 /// Per-channel batch statistics of one tensor.
 #[derive(Debug)]
@@ -143,9 +142,48 @@ struct Backward(SharedStats);
 /// `Dot(x, g) = Σ g·x̂` per channel.
 struct Dot(SharedStats);
 
-/// Batch norm in training mode over dimension 1 of a CPU f32/f64 `xs`: `(γ·x̂ + β, μ, var)`, the
-/// statistics as constants.
-pub(crate) fn batch_norm_train(
+/// Batch normalization in training mode over dimension 1 of `xs` `(n, c, …)`: returns
+/// `(γ·(x − μ)/√(σ² + eps) + β, μ, σ²)` with the batch's per-channel mean μ and biased variance
+/// σ², each `(c,)` and constant (no gradient flows through them; the output's gradient accounts
+/// for them). Gradients of any order. On the CPU three fused ops (the module's documentation);
+/// elsewhere the per-channel ops of [`crate::channel`] (candle's broadcasting ops reduce over three dimensions
+/// with a slow strided loop in every backward pass).
+pub fn batch_norm_train(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let per_channel = |t: &Tensor| t.rank() == 1 && t.dtype() == xs.dtype();
+    if fused(xs) && xs.rank() >= 2 && per_channel(weight) && per_channel(bias) {
+        return fused_batch_norm_train(xs, weight, bias, eps);
+    }
+    let count = (xs.elem_count() / xs.dim(1)?) as f64;
+    let mean = (sum_channels(xs)? / count)?;
+    let centered = add_channel_bias(xs, &mean.neg()?)?;
+    let var = (sum_channels(&centered.sqr()?)? / count)?;
+    let scale = (weight * (&var + eps)?.sqrt()?.recip()?)?;
+    let ys = add_channel_bias(&mul_channel(&centered, &scale)?, bias)?;
+    Ok((ys, mean.detach(), var.detach()))
+}
+
+/// Batch normalization in evaluation mode: `γ·(x − mean)/√(var + eps) + β` per channel of `xs`
+/// `(n, c, …)`, with given statistics `(c,)`.
+pub fn batch_norm_eval(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    let scale = (weight * (var + eps)?.sqrt()?.recip()?)?;
+    let centered = add_channel_bias(xs, &mean.neg()?)?;
+    add_channel_bias(&mul_channel(&centered, &scale)?, bias)
+}
+
+/// [`batch_norm_train`] as three fused ops, for a CPU f32/f64 `xs`.
+fn fused_batch_norm_train(
     xs: &Tensor,
     weight: &Tensor,
     bias: &Tensor,

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
-use crate::ops::float_op2;
+use crate::dispatch::float_op2;
 
 /// A 2D convolution of `xs` `(n, c_in, h, w)` with `kernel` `(c_out, c_in, kh, kw)`, as candle's
 /// `Tensor::conv2d(kernel, padding, stride, dilation, 1)`.
@@ -92,7 +92,7 @@ pub fn conv_transpose2d(
 }
 
 fn fast(xs: &Tensor, kernel: &Tensor) -> bool {
-    crate::fast_kernels()
+    crate::enabled()
         && xs.device().is_cpu()
         && matches!(xs.dtype(), DType::F32 | DType::F64)
         && xs.dtype() == kernel.dtype()
@@ -180,9 +180,9 @@ struct ConvT(Geometry);
 struct WGrad(Geometry);
 
 /// Skips the gradient of an input that no variable depends on (e.g. a batch of real data) or
-/// that the caller skips ([`crate::ops::skipping_gradients`]).
+/// that the caller skips ([`crate::skipping_gradients`]).
 fn needed(t: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if crate::ops::wants_grad(t) {
+    if crate::dispatch::wants_grad(t) {
         grad().map(Some)
     } else {
         Ok(None)
@@ -893,7 +893,28 @@ fn w_grad<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SeededRng;
+
+    /// Uniform values in `[lo, hi)` from a fixed sequence (xorshift64*): the two paths are
+    /// compared bitwise, so any data does.
+    struct SeededRng(u64);
+
+    impl SeededRng {
+        fn new(seed: u64) -> Self {
+            Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+
+        fn uniform_vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    self.0 ^= self.0 >> 12;
+                    self.0 ^= self.0 << 25;
+                    self.0 ^= self.0 >> 27;
+                    let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+                    lo + (hi - lo) * (bits as f32 / (1u64 << 24) as f32)
+                })
+                .collect()
+        }
+    }
 
     /// The AVX-512 stride-2 windows against the scalar loops, bitwise, on every width up to 20
     /// (partial vectors included) and windows that touch the plane's last value.
