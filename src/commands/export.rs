@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use ganbench_bridges::ExportRun;
-use ganbench_store::{RunId, Store, Sweep};
+use ganbench_store::{RunId, Store, SweepRecord};
 use serde_json::Value;
 
 use super::{bad_input, find_sweep, open_store};
@@ -58,7 +58,7 @@ pub struct Args {
 
 /// `--format tensorboard` or `mlflow`: the sweep's runs with their labels, tags and notes, written
 /// into the folder `out`.
-fn to_viewer(store: &Store, sweep: &Sweep, format: Format, out: &Path) -> Result<ExitCode> {
+fn to_viewer(store: &Store, sweep: &SweepRecord, format: Format, out: &Path) -> Result<ExitCode> {
     let runs = store.runs(sweep.id)?;
     let labels = ganbench_report::run_labels(&runs);
     let annotations = store.annotations(sweep.id)?;
@@ -208,7 +208,7 @@ const FIXED: [&str; 10] = [
 /// One row per run: the fixed columns, every parameter (named as itself, or `param_NAME` where
 /// that would repeat a fixed column), and every metric's final value as `final_NAME` (empty
 /// when the run never logged it).
-fn wide(store: &Store, sweep: &Sweep, format: Table, out: &mut dyn Write) -> Result<()> {
+fn wide(store: &Store, sweep: &SweepRecord, format: Table, out: &mut dyn Write) -> Result<()> {
     let runs = store.runs(sweep.id)?;
     let labels = ganbench_report::run_labels(&runs);
     let params: Vec<BTreeMap<String, Value>> = runs

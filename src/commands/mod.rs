@@ -188,7 +188,7 @@ pub fn target_name(
 pub fn find_sweep(
     store: &ganbench_store::Store,
     text: &str,
-) -> anyhow::Result<ganbench_store::Sweep> {
+) -> anyhow::Result<ganbench_store::SweepRecord> {
     let (name, version) = match text.rsplit_once('@') {
         Some((n, v)) => match v.parse::<u32>() {
             Ok(v) => (n, Some(v)),

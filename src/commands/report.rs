@@ -96,7 +96,7 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
 
 /// Where a sweep's report goes unless `--out` says otherwise: `reports/<name>`, or
 /// `reports/<name>-vN` for a version that is not the newest.
-pub fn default_dir(store: &Store, sweep: &ganbench_store::Sweep) -> Result<PathBuf> {
+pub fn default_dir(store: &Store, sweep: &ganbench_store::SweepRecord) -> Result<PathBuf> {
     let newest = store
         .find_sweep(&sweep.name, None)?
         .map_or(sweep.version, |s| s.version);

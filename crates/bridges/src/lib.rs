@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use std::collections::HashMap;
 
-use ganbench_store::{Run, RunId, Store, StoreError, Sweep};
+use ganbench_store::{Run, RunId, Store, StoreError, SweepRecord};
 
 /// One run to export, with what the binary knows about it beyond the store row.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl ExportRun {
 
     /// A folder name for the run of `sweep`: `NAME_VERSION-runID-configuration-seedN`, with
     /// what a file name cannot hold replaced by `_` (store::layout::file_name).
-    pub fn folder_name(&self, sweep: &Sweep) -> String {
+    pub fn folder_name(&self, sweep: &SweepRecord) -> String {
         ganbench_store::layout::file_name(&format!(
             "{}@{}-run{}-{}-seed{}",
             sweep.name, sweep.version, self.run.id.0, self.configuration, self.run.seed
@@ -125,7 +125,7 @@ pub(crate) struct Point {
 /// streaming from the store one run at a time (points come ordered by run, metric, step).
 pub(crate) fn for_each_run(
     store: &Store,
-    sweep: &Sweep,
+    sweep: &SweepRecord,
     runs: &[ExportRun],
     mut each: impl FnMut(&ExportRun, &[Point]) -> Result<(), BridgeError>,
 ) -> Result<Exported, BridgeError> {

@@ -20,7 +20,7 @@
 use std::fs;
 use std::path::Path;
 
-use ganbench_store::{Status, Store, Sweep};
+use ganbench_store::{Status, Store, SweepRecord};
 
 use crate::{for_each_run, AtPath, BridgeError, ExportRun, Exported};
 
@@ -79,7 +79,7 @@ fn text_value(value: &serde_json::Value) -> String {
 /// MLflow's Default experiment beside it when the folder is new.
 pub fn write(
     store: &Store,
-    sweep: &Sweep,
+    sweep: &SweepRecord,
     runs: &[ExportRun],
     out: &Path,
 ) -> Result<Exported, BridgeError> {

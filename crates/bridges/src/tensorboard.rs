@@ -13,7 +13,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use ganbench_store::{Status, Store, Sweep};
+use ganbench_store::{Status, Store, SweepRecord};
 
 use crate::protobuf::Message;
 use crate::{for_each_run, AtPath, BridgeError, ExportRun, Exported, Point};
@@ -189,7 +189,7 @@ fn event_file(run: &ExportRun, points: &[Point]) -> Vec<u8> {
 /// [`ExportRun::folder_name`]; a folder of that name from an earlier export is replaced.
 pub fn write(
     store: &Store,
-    sweep: &Sweep,
+    sweep: &SweepRecord,
     runs: &[ExportRun],
     out: &Path,
 ) -> Result<Exported, BridgeError> {

@@ -7,7 +7,7 @@
 //! through it again (WGAN-GP's and R1's double backward).
 //!
 //! - [`conv`]: `conv2d` / `conv_transpose2d` as im2col (col2im) and matrix products.
-//! - [`dense`]: `act(x·wᵀ + b)` in one op, `add_bias`, `leaky_relu`, `relu`.
+//! - [`dense`](mod@dense): `act(x·wᵀ + b)` in one op, `add_bias`, `leaky_relu`, `relu`.
 //! - [`channel`]: `add_channel_bias`, `mul_channel`, `sum_channels` over dimension 1.
 //! - [`batch_norm`]: training-mode batch norm as three fused ops, and evaluation mode.
 //! - [`dispatch`]: what they share (dtype dispatch, strided values, the fused-path gate, the

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ganbench_spec::{DataSpec, ParamValue};
 use ganbench_store::{
-    Run, RunId, Status, Store, Sweep, SweepId, EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT,
+    Run, RunId, Status, Store, SweepId, SweepRecord, EXTRACTOR_EVENT, RECONSTRUCTIONS_ARTIFACT,
     SAMPLES_ARTIFACT,
 };
 
@@ -34,7 +34,7 @@ pub enum Selection {
 #[derive(Debug)]
 pub struct SweepInfo {
     /// As stored.
-    pub sweep: Sweep,
+    pub sweep: SweepRecord,
     /// The stored spec text parsed again, if it still parses with this ganbench.
     pub spec: Option<ganbench_spec::Sweep>,
     /// The researcher's tags and notes on the sweep and its runs.

@@ -121,7 +121,7 @@ impl Module for Activation {
 }
 
 /// y = x Wᵀ + b for `x` of shape `(batch, in)`, `W` `(out, in)`, `b` `(out,)` (like candle-nn's
-/// `Linear`, but one fused op, [`dense`], whose bias gradient is a fast row sum).
+/// `Linear`, but one fused op, [`dense()`], whose bias gradient is a fast row sum).
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Tensor,
@@ -141,7 +141,7 @@ impl Linear {
         self.bias.as_ref()
     }
 
-    /// `act(x Wᵀ + b)`: one fused op ([`dense`]) for a layer with a bias and a
+    /// `act(x Wᵀ + b)`: one fused op ([`dense()`]) for a layer with a bias and a
     /// (leaky) ReLU or no activation, else the layer and then the activation.
     pub fn forward_activated(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {
         match (&self.bias, act.dense_slope()) {

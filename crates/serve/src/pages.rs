@@ -1,7 +1,7 @@
 //! The pages, as maud templates (every string from the database is escaped by maud). The
 //! sweep page's live parts are drawn by live.js from the JSON API.
 
-use ganbench_store::{format_time, Annotations, RunDetails, Sweep, SweepSummary};
+use ganbench_store::{format_time, Annotations, RunDetails, SweepRecord, SweepSummary};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::Options;
@@ -150,7 +150,7 @@ pub fn sweep(
 
 pub fn run(
     options: &Options,
-    sweep: &Sweep,
+    sweep: &SweepRecord,
     details: &RunDetails,
     configuration: &str,
     finals: &[(String, u64, f64)],

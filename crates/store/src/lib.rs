@@ -97,7 +97,7 @@ pub use sys::{host_name, pid_is_alive};
 pub use time::{format_time, now_ms, UtcTime};
 pub use types::{
     Artifact, EnsuredRun, Event, ExportRow, LastValue, NewRun, Point, Registration, Run,
-    RunDetails, RunId, Status, StatusCounts, Sweep, SweepId, SweepSummary, Truncated,
+    RunDetails, RunId, Status, StatusCounts, SweepId, SweepRecord, SweepSummary, Truncated,
     EXTRACTOR_EVENT, KILLED_EVENT, RECONSTRUCTIONS_ARTIFACT, SAMPLES_ARTIFACT,
 };
 pub use writer::{Writer, WriterOptions};

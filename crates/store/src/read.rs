@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use crate::error::{AtPath, Result, StoreError};
 use crate::types::{
     Artifact, Event, ExportRow, LastValue, Point, Run, RunDetails, RunId, Status, StatusCounts,
-    Sweep, SweepId, SweepSummary,
+    SweepId, SweepRecord, SweepSummary,
 };
 use crate::{value_from_sql, Store};
 
@@ -41,8 +41,8 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<Sweep> {
-    Ok(Sweep {
+fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
+    Ok(SweepRecord {
         id: SweepId(r.get(0)?),
         name: r.get(1)?,
         version: r.get(2)?,
@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// One sweep version with its spec.
-    pub fn sweep(&self, id: SweepId) -> Result<Sweep> {
+    pub fn sweep(&self, id: SweepId) -> Result<SweepRecord> {
         self.conn
             .query_row(
                 "SELECT id, name, version, spec_text, spec_hash, created_at FROM sweeps WHERE id = ?1",
@@ -115,7 +115,7 @@ impl Store {
     }
 
     /// The sweep `name` at `version`, or its newest version if `version` is `None`.
-    pub fn find_sweep(&self, name: &str, version: Option<u32>) -> Result<Option<Sweep>> {
+    pub fn find_sweep(&self, name: &str, version: Option<u32>) -> Result<Option<SweepRecord>> {
         self.conn
             .query_row(
                 "SELECT id, name, version, spec_text, spec_hash, created_at FROM sweeps
@@ -296,7 +296,7 @@ impl Store {
 /// statement, and a single-table range scan has only one possible plan).
 pub struct ExportIter<'a> {
     store: &'a Store,
-    sweep: Sweep,
+    sweep: SweepRecord,
     keys: HashMap<i64, String>,
     /// Runs not yet finished, last one next.
     runs: Vec<Run>,

@@ -182,9 +182,9 @@ pub struct EnsuredRun {
     pub build_id: String,
 }
 
-/// One sweep version, with its spec.
+/// One sweep version as stored, with its spec text (the parsed file is `ganbench_spec::Sweep`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Sweep {
+pub struct SweepRecord {
     /// Id.
     pub id: SweepId,
     /// Name (from the spec file).
