@@ -164,10 +164,16 @@ pub fn print(report: &Report, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report `ganbench run` writes at the end of a sweep: into `out`, else `reports/<name>/`;
+/// The report `ganbench run` writes at the end of a sweep, read through the store the run already
+/// holds open: into `out`, else `reports/<name>/`;
 /// PNG figures.
-pub fn after_run(db: &Path, name: &str, version: u32, out: Option<&Path>) -> Result<Report> {
-    let store = Store::open(db)?;
+pub fn after_run(
+    store: &Store,
+    db: &Path,
+    name: &str,
+    version: u32,
+    out: Option<&Path>,
+) -> Result<Report> {
     let sweep = store
         .find_sweep(name, Some(version))?
         .with_context(|| format!("sweep {name}@{version} vanished from {}", db.display()))?;
@@ -188,7 +194,7 @@ pub fn after_run(db: &Path, name: &str, version: u32, out: Option<&Path>) -> Res
         ganbench_report::shell_quote(&format!("{name}@{version}")),
         ganbench_report::shell_quote(&db.display().to_string())
     );
-    write(&store, &Selection::Sweep(sweep.id), out, &look, command)
+    write(store, &Selection::Sweep(sweep.id), out, &look, command)
 }
 
 /// This process's command line, as a pasteable shell command starting with `ganbench`.

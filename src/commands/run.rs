@@ -269,7 +269,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let html_report = if args.no_report || stopped {
         None
     } else {
-        match super::report::after_run(db, &spec.name, version, args.out.as_deref()) {
+        match super::report::after_run(&store, db, &spec.name, version, args.out.as_deref()) {
             Ok(report) => Some(report.index),
             Err(e) => {
                 eprintln!(
