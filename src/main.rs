@@ -125,6 +125,10 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Open a sweep's report (reports/SWEEP/index.html) in the browser, or print its path.
     Open(commands::open::Args),
+    /// Bring the databases of a sweep's array tasks (shards) into this database; idempotent.
+    Merge(commands::merge::Args),
+    /// Run a sweep on a Slurm cluster as a job array: submit, status, resubmit.
+    Slurm(commands::slurm::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::completions::Args),
     /// Print the man page, or write every page (one per subcommand) into a directory.
@@ -170,6 +174,8 @@ fn main() -> ExitCode {
         Command::Open(args) => commands::open::run(&cli.db, args),
         Command::Completions(args) => commands::completions::run(Cli::command(), args),
         Command::Man(args) => commands::man::run(Cli::command(), args),
+        Command::Merge(args) => commands::merge::run(&cli.db, args),
+        Command::Slurm(args) => commands::slurm::run(&cli.plugin_dir, &cli.db, args),
         Command::Worker(args) => commands::worker::run(&cli.plugin_dir, args),
         Command::ProbePlugin { library } => registry::probe(&library),
     };

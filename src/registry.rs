@@ -10,6 +10,9 @@ use ganbench_plugin_api::Registry;
 
 use crate::commands::bad_input;
 
+// BUILTIN_PLUGINS: every `plugins/*` crate among the binary's dependencies (build.rs).
+include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
 /// Environment variable with extra plugin directories or files, ':'-separated.
 pub const PLUGIN_PATH_VAR: &str = "GANBENCH_PLUGIN_PATH";
 
@@ -31,17 +34,10 @@ pub const PROBE_COMMAND: &str = "probe-plugin";
 pub fn load(plugin_dirs: &[PathBuf]) -> Result<Registry> {
     let mut registry = Registry::new(ganbench_sdk::BUILD_ID);
     registry.set_prober(prober()?);
-    for decl in [
-        ganbench_gan::declaration(),
-        ganbench_wgan_gp::declaration(),
-        ganbench_sngan::declaration(),
-        ganbench_vae::declaration(),
-        ganbench_wgan::declaration(),
-        ganbench_vae_gan::declaration(),
-    ] {
+    for (name, declaration) in BUILTIN_PLUGINS {
         registry
-            .add_builtin(decl)
-            .context("registering a built-in plugin")?;
+            .add_builtin(declaration())
+            .with_context(|| format!("registering the built-in plugin `{name}`"))?;
     }
     let from_env: Vec<PathBuf> = std::env::var_os(PLUGIN_PATH_VAR)
         .map(|v| {

@@ -120,7 +120,7 @@ fn run(model: &Model, args: &Args) -> Result<Vec<f64>> {
     let config = TrialConfig {
         params: plugin.params_from_assignments(&set)?,
         seed: 0,
-        device: "cpu".into(),
+        device: ganbench_sdk::plugin_api::Device::Cpu,
         data_shape: model.data_shape.to_vec(),
     };
     let mut trainer = plugin

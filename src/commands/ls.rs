@@ -71,6 +71,9 @@ pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
     filter_and_sort(&mut rows, filter.as_ref(), args.sort.as_deref(), args.desc)
         .map_err(bad_input)?;
     print_runs(&sweeps, &rows, args.sweep.is_some(), args.json)?;
+    if args.sweep.is_some() && !args.json {
+        slurm_lines(db, &sweeps)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -131,7 +134,18 @@ fn list_sweeps(
         );
         outln!("{}", line.trim_end())?;
     }
+    slurm_lines(db, sweeps)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A line per sweep with a Slurm submission: its tasks' progress, read from their shards.
+fn slurm_lines(db: &Path, sweeps: &[SweepSummary]) -> Result<()> {
+    for s in sweeps {
+        if let Some(line) = super::slurm::ls_line(db, &s.name, s.version) {
+            outln!("{line}")?;
+        }
+    }
+    Ok(())
 }
 
 fn print_runs(sweeps: &[SweepSummary], rows: &[RunRow], one_sweep: bool, json: bool) -> Result<()> {

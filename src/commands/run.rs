@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ganbench_plugin_api::Device;
 use ganbench_plugin_api::Metrics;
-use ganbench_runner::protocol::WorkerTask;
+use ganbench_runner::plan::{plan_sweep, FeatureWeights, PlanOptions, SweepPlan, TaskShare};
 use ganbench_runner::sweep::{self, PlannedTrial, Slots, SweepObserver, SweepReport};
-use ganbench_runner::TrialPlan;
-use ganbench_spec::Sweep;
-use ganbench_store::{NewRun, Registration, Status, Store, StoreError, EXTRACTOR_EVENT};
+use ganbench_spec::{Sweep, Trial};
+use ganbench_store::{Registration, Status, Store, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -26,7 +26,7 @@ pub struct Args {
     jobs: Option<usize>,
     /// Train on this device instead of the sweep's `device`: cpu or cuda:N (a CUDA build).
     #[arg(long, conflicts_with = "gpus")]
-    device: Option<String>,
+    device: Option<Device>,
     /// Spread the trials over these GPUs, e.g. `--gpus 0,1` (a CUDA build; see docs/cuda.md).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     gpus: Vec<usize>,
@@ -47,6 +47,12 @@ pub struct Args {
     /// Refuse a sweep that expands to more trials than this (counted before anything is built).
     #[arg(long, default_value_t = ganbench_spec::DEFAULT_MAX_TRIALS, value_name = "N")]
     max_trials: u64,
+    /// Train only share I of N of the sweep's trials (task I, from 0, of N), e.g. `--task 3/10`:
+    /// the work of one task of a job array, each task into a database of its own (`--db`),
+    /// brought together by `ganbench merge` (see docs/cluster.md). Writes no report (a share's
+    /// would be partial).
+    #[arg(long, value_name = "I/N", conflicts_with = "confirm_best")]
+    task: Option<TaskShare>,
     /// Print a JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
@@ -77,6 +83,8 @@ struct Summary<'a> {
     db: &'a Path,
     trials: usize,
     skipped: usize,
+    /// `I/N` when this run trained one task's share of the sweep.
+    task: Option<String>,
     #[serde(flatten)]
     report: &'a SweepReport,
     wall_s: f64,
@@ -94,34 +102,36 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         .max(1);
     let again = args.confirm_best.map(|_| args.clone());
     // Everything about the spec is checked before the database is touched.
-    let mut registry = crate::registry::load(plugin_dirs)?;
-    let spec = Sweep::load(&args.sweep).map_err(bad_input)?;
-    for v in &spec.variants {
-        // Plugins named by library path must be loaded before the catalog can answer for them.
-        if ganbench_plugin_api::host::is_library_file(Path::new(&v.plugin)) {
-            registry.get(&v.plugin).map_err(bad_input)?;
-        }
+    let (spec, mut trials) = load_sweep(plugin_dirs, &args.sweep, args.max_trials)?;
+    if let Some(task) = args.task {
+        let share = task.range(trials.len());
+        trials = trials.drain(share).collect();
     }
-    let mut trials = spec
-        .expand_at_most(&registry, args.max_trials)
-        .map_err(bad_input)?;
     let (device, slots) = placement(&args, &spec, jobs)?;
-    let data_text = spec.data.to_string();
-    let dataset = ganbench_data::open(&data_text).map_err(bad_input)?;
+    let dataset = spec.data.source().open().map_err(bad_input)?;
     let data_shape = dataset.sample_shape();
     // Image metrics need the evaluation feature network: found or trained once, here.
-    let extractor = match dataset.as_images() {
-        Some(images) => Some(crate::extractor::prepare(
-            images,
-            &crate::extractor::cache_dir(db),
-        )?),
+    let features = match dataset.as_images() {
+        Some(images) => {
+            let prepared = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
+            Some(FeatureWeights {
+                path: prepared.path,
+                description: prepared.description,
+            })
+        }
         None => None,
     };
     drop(dataset);
 
     let store = Store::open(db).map_err(bad_input)?;
     let host = ganbench_store::host_name();
-    let orphans = store.mark_orphans_interrupted(&host, ganbench_store::pid_is_alive)?;
+    let orphans = if args.task.is_some() {
+        // A task's shard has one writer, the task: a run left running there is from an earlier
+        // instance of it (killed, requeued), perhaps on another node whose pids mean nothing here.
+        store.mark_all_running_interrupted()?
+    } else {
+        store.mark_orphans_interrupted(&host, ganbench_store::pid_is_alive)?
+    };
     let registration = register(&store, &spec, args.new_version)?;
     let version = registration.version();
     // --confirm-best: the search first; once it has ended, its best configurations again.
@@ -140,63 +150,18 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             Confirmation::Trials(more) => trials.extend(more),
         }
     }
-    let runs_dir = super::runs_dir(db);
-
-    let mut planned = Vec::new();
-    let mut skipped = 0;
-    for trial in &trials {
-        let params_json = serde_json::to_string(&trial.params)?;
-        let ensured = store.ensure_run(
-            registration.id(),
-            &NewRun {
-                trial_key: &trial.key,
-                label: &trial.variant,
-                plugin: &trial.plugin,
-                params_json: &params_json,
-                seed: trial.seed,
-                build_id: ganbench_sdk::BUILD_ID,
-                total_steps: Some(spec.steps),
-            },
-        )?;
-        let done = match ensured.status {
-            Status::Finished | Status::Diverged => true,
-            Status::Failed => !args.retry_failed,
-            _ => false,
-        };
-        if done {
-            skipped += 1;
-            continue;
-        }
-        if let Some(extractor) = &extractor {
-            // Reports state which feature space the image metrics were computed in.
-            store.record_event(ensured.id, EXTRACTOR_EVENT, &extractor.description)?;
-        }
-        let dir = sweep::trial_dir(&runs_dir, &spec.name, version, &trial.key);
-        planned.push(PlannedTrial {
-            run: ensured.id,
-            label: trial.label.clone(),
-            trial_key: trial.key.clone(),
-            task: WorkerTask {
-                plugin: trial.plugin.clone(),
-                data: data_text.clone(),
-                plan: TrialPlan {
-                    config: ganbench_plugin_api::TrialConfig {
-                        params: trial.params.clone(),
-                        seed: trial.seed,
-                        device: device.clone(),
-                        data_shape: data_shape.clone(),
-                    },
-                    steps: spec.steps,
-                    eval_every: spec.eval_every,
-                    eval_samples: spec.eval_samples,
-                    checkpoint_every: spec.checkpoint_every(),
-                },
-                checkpoints: dir.join("checkpoints"),
-                samples_dir: Some(dir.join("samples")),
-                extractor: extractor.as_ref().map(|e| e.path.clone()),
-            },
-        });
-    }
+    let options = PlanOptions {
+        device,
+        data_shape,
+        retry_failed: args.retry_failed,
+        build_id: ganbench_sdk::BUILD_ID.into(),
+        runs_dir: super::runs_dir(db),
+        features,
+    };
+    let SweepPlan {
+        trials: planned,
+        skipped,
+    } = plan_sweep(&store, &registration, &spec, &trials, &options)?;
 
     let control = sweep::Control {
         stop: args.confirm_pass.clone().unwrap_or_default(),
@@ -224,9 +189,12 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
 
     let mut progress = Progress::new(planned.len(), slots.len(), spec.steps, args.json);
     progress.note(format!(
-        "sweep {} v{version}: {} trials, {} already done{}; database {}",
+        "sweep {} v{version}: {} trials{}, {} already done{}; database {}",
         spec.name,
         trials.len(),
+        args.task
+            .map(|t| format!(" (task {t}'s share)"))
+            .unwrap_or_default(),
         skipped,
         if orphans > 0 {
             format!(", {orphans} left running by a dead process marked interrupted")
@@ -266,7 +234,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
              e.g. trained by another ganbench process); run this command again"
         );
     }
-    let html_report = if args.no_report || stopped {
+    let html_report = if args.no_report || args.task.is_some() || stopped {
         None
     } else {
         match super::report::after_run(&store, db, &spec.name, version, args.out.as_deref()) {
@@ -288,6 +256,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             db,
             trials: trials.len(),
             skipped,
+            task: args.task.map(|t| t.to_string()),
             report: &report,
             wall_s,
             html_report: html_report.as_deref(),
@@ -343,23 +312,43 @@ fn elsewhere(report: &SweepReport) -> String {
 /// overriding the trial's device), otherwise `--device` or the sweep's `device` with `jobs`
 /// slots. Every device is checked here, before the database is touched, so that a sweep that
 /// cannot train (no CUDA in this build, no such GPU) stops with exit status 2 and no run started.
-fn placement(args: &Args, spec: &Sweep, jobs: usize) -> Result<(String, Slots)> {
-    if let Some(first) = args.gpus.first() {
-        for gpu in &args.gpus {
-            ganbench_sdk::check_device(&format!("cuda:{gpu}")).map_err(bad_input)?;
+fn placement(args: &Args, spec: &Sweep, jobs: usize) -> Result<(Device, Slots)> {
+    if let Some(&first) = args.gpus.first() {
+        for &gpu in &args.gpus {
+            ganbench_sdk::check_device(Device::Cuda(gpu)).map_err(bad_input)?;
         }
         let slots = Slots::gpus(&args.gpus, args.jobs_per_gpu);
-        return Ok((format!("cuda:{first}"), slots));
+        return Ok((Device::Cuda(first), slots));
     }
-    let device = args
-        .device
-        .clone()
-        .unwrap_or_else(|| spec.device.to_string());
-    ganbench_sdk::check_device(&device).map_err(bad_input)?;
+    let device = args.device.unwrap_or(spec.device);
+    ganbench_sdk::check_device(device).map_err(bad_input)?;
     Ok((device, Slots::jobs(jobs)))
 }
 
-fn register(store: &Store, spec: &Sweep, new_version: bool) -> Result<Registration> {
+/// Reads and checks a sweep file and expands its trials (at most `max_trials`), in the order every
+/// machine computes alike.
+pub(super) fn load_sweep(
+    plugin_dirs: &[PathBuf],
+    file: &Path,
+    max_trials: u64,
+) -> Result<(Sweep, Vec<Trial>)> {
+    let mut registry = crate::registry::load(plugin_dirs)?;
+    let spec = Sweep::load(file).map_err(bad_input)?;
+    for v in &spec.variants {
+        // Plugins named by library path must be loaded before the catalog can answer for them.
+        if ganbench_plugin_api::host::is_library_file(Path::new(&v.plugin)) {
+            registry.get(&v.plugin).map_err(bad_input)?;
+        }
+    }
+    let trials = spec
+        .expand_at_most(&registry, max_trials)
+        .map_err(bad_input)?;
+    Ok((spec, trials))
+}
+
+/// Stores the sweep's spec (or finds it stored): a changed spec under a known name is refused
+/// unless `new_version`.
+pub(super) fn register(store: &Store, spec: &Sweep, new_version: bool) -> Result<Registration> {
     let hash = spec.spec_hash();
     let text = &spec.source.text;
     match store.register_sweep(&spec.name, text, &hash) {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ganbench_plugin_api::TrialConfig;
+use ganbench_plugin_api::{Device, TrialConfig};
 use ganbench_runner::{run_trial, Control, Event, Outcome, TrialPlan};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -37,7 +37,7 @@ pub struct Args {
     eval_samples: u64,
     /// cpu, or cuda:N with a CUDA build.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: Device,
     /// Print the final result as one JSON object on stdout (and no progress).
     #[arg(long)]
     json: bool,
@@ -51,7 +51,7 @@ struct Summary<'a> {
     data: String,
     seed: u64,
     steps: u64,
-    device: &'a str,
+    device: String,
     #[serde(flatten)]
     outcome: &'a Outcome,
     wall_s: f64,
@@ -63,7 +63,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let params = plugin
         .params_from_assignments(&args.set)
         .map_err(bad_input)?;
-    ganbench_sdk::check_device(&args.device).map_err(bad_input)?;
+    ganbench_sdk::check_device(args.device).map_err(bad_input)?;
     let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
     let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
     let data_name = dataset.name();
@@ -83,7 +83,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         config: TrialConfig {
             params,
             seed: args.seed,
-            device: args.device.clone(),
+            device: args.device,
             data_shape: dataset.sample_shape(),
         },
         steps: args.steps,
@@ -157,7 +157,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             data: data_name.clone(),
             seed: args.seed,
             steps: args.steps,
-            device: &args.device,
+            device: args.device.to_string(),
             outcome: &outcome,
             wall_s,
         };

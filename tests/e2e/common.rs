@@ -143,6 +143,27 @@ pub fn plugin_folders() -> Vec<String> {
     names
 }
 
+/// The built-in plugins, in registration order: every `ganbench-NAME` among the binary's
+/// `[dependencies]` in Cargo.toml with a crate in plugins/NAME (the one list; build.rs turns it
+/// into the registry's).
+pub fn builtin_plugins() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let dependencies = manifest
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .expect("Cargo.toml has a [dependencies] table")
+        .split("\n[")
+        .next()
+        .unwrap();
+    dependencies
+        .lines()
+        .filter_map(|l| l.strip_prefix("ganbench-")?.split('.').next())
+        .filter(|name| root.join("plugins").join(name).is_dir())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The library (crate) name of the plugin named `name`: `wgan-gp` → `ganbench_wgan_gp`.
 pub fn plugin_crate(name: &str) -> String {
     format!("ganbench_{}", name.replace('-', "_"))
@@ -218,4 +239,63 @@ pub fn library_path(dir: &Path, crate_name: &str) -> PathBuf {
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     ))
+}
+
+/// Every metric point of the newest version of `sweep` in `db`, keyed by (trial, metric, step), as
+/// bits; a point logged twice fails the test. `ms_per_step` is a timing, not a result, and is left
+/// out.
+pub fn points(db: &Path, sweep: &str) -> std::collections::BTreeMap<(String, String, u64), u64> {
+    let store = ganbench_store::Store::open(db).unwrap();
+    let s = store.find_sweep(sweep, None).unwrap().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for row in store.export_rows(s.id).unwrap() {
+        let r = row.unwrap();
+        if r.metric == "ms_per_step" {
+            continue;
+        }
+        let key = (r.trial_key, r.metric, r.step);
+        assert!(
+            out.insert(key.clone(), r.value.to_bits()).is_none(),
+            "{key:?} logged twice"
+        );
+    }
+    out
+}
+
+/// A sweep small enough to run many times in a test: 2 variants × 2 seeds, frequent checkpoints.
+pub fn tiny_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
+    let path = dir.join(format!("{name}.ron"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"Sweep(
+    name: "{name}",
+    data: "ring8",
+    steps: {steps},
+    eval_every: {eval_every},
+    eval_samples: 200,
+    checkpoint_every: 3,
+    seeds: 2,
+    base: {{"batch_size": 32, "hidden": 16}},
+    variants: [(plugin: "gan"), (plugin: "vae")],
+)"#,
+            eval_every = steps.min(20)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every run of the newest version of `sweep`: (trial key, status, step), by trial key.
+pub fn statuses(db: &Path, sweep: &str) -> Vec<(String, ganbench_store::Status, u64)> {
+    let store = ganbench_store::Store::open_read_only(db).unwrap();
+    let s = store.find_sweep(sweep, None).unwrap().unwrap();
+    let mut runs: Vec<_> = store
+        .runs(s.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.trial_key, r.status, r.step))
+        .collect();
+    runs.sort_by(|a, b| a.0.cmp(&b.0));
+    runs
 }

@@ -11,6 +11,7 @@ mod bridges;
 mod chromium;
 mod claims;
 mod cli_conventions;
+mod cluster;
 mod data;
 mod devices;
 mod fixes;

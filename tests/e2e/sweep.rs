@@ -2,37 +2,12 @@
 //! duplicating anything, refuse malformed files without touching the database, share a database
 //! between processes, and record crashing and diverging trials.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use ganbench_store::{Status, Store};
-
-/// A sweep small enough to run many times in a test: 2 variants × 2 seeds, frequent checkpoints.
-fn tiny_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
-    let path = dir.join(format!("{name}.ron"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"Sweep(
-    name: "{name}",
-    data: "ring8",
-    steps: {steps},
-    eval_every: {eval_every},
-    eval_samples: 200,
-    checkpoint_every: 3,
-    seeds: 2,
-    base: {{"batch_size": 32, "hidden": 16}},
-    variants: [(plugin: "gan"), (plugin: "vae")],
-)"#,
-            eval_every = steps.min(20)
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// [`tiny_sweep`]'s variants plus the stability fixes of docs/fixes.md that apply to toy data
 /// (each in at least one trial; they combine) and the `wgan` plugin.
@@ -84,37 +59,6 @@ fn spawn_sweep(sweep: &Path, db: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Every metric point of the newest version of `sweep`, keyed by (trial, metric, step), as bits.
-/// `ms_per_step` is a timing, not a result, and is left out.
-fn points(db: &Path, sweep: &str) -> BTreeMap<(String, String, u64), u64> {
-    let store = Store::open(db).unwrap();
-    let s = store.find_sweep(sweep, None).unwrap().unwrap();
-    let mut out = BTreeMap::new();
-    for row in store.export_rows(s.id).unwrap() {
-        let r = row.unwrap();
-        if r.metric == "ms_per_step" {
-            continue;
-        }
-        let key = (r.trial_key, r.metric, r.step);
-        assert!(
-            out.insert(key.clone(), r.value.to_bits()).is_none(),
-            "{key:?} logged twice"
-        );
-    }
-    out
-}
-
-fn statuses(db: &Path, sweep: &str) -> Vec<(String, Status, u64)> {
-    let store = Store::open(db).unwrap();
-    let s = store.find_sweep(sweep, None).unwrap().unwrap();
-    store
-        .runs(s.id)
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.trial_key, r.status, r.step))
-        .collect()
 }
 
 /// Metric points logged so far (0 while the database does not exist yet).

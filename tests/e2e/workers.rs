@@ -4,7 +4,6 @@
 //! grace period, a second Ctrl-C at once; a sweep's `timeout` fails a hung trial and the sweep
 //! goes on.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -88,20 +87,6 @@ fn signal(pid: u32, signal: i32) {
     // `ganbench run` child (not yet waited for, so its pid cannot be reused) or a worker that
     // `worker_of` just found among that child's children, so the signal reaches our process tree.
     assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
-}
-
-/// Every metric point of `sweep` as bits, keyed by (trial, metric, step); `ms_per_step` is a
-/// timing, not a result.
-fn points(db: &Path, sweep: &str) -> BTreeMap<(String, String, u64), u64> {
-    let store = Store::open(db).unwrap();
-    let s = store.find_sweep(sweep, None).unwrap().unwrap();
-    store
-        .export_rows(s.id)
-        .unwrap()
-        .map(|row| row.unwrap())
-        .filter(|r| r.metric != "ms_per_step")
-        .map(|r| ((r.trial_key, r.metric, r.step), r.value.to_bits()))
-        .collect()
 }
 
 /// One trial of the `abort` fixture that hangs inside `train_step` at step 3 (checkpoints every

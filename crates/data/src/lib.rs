@@ -5,6 +5,8 @@
 //! * [`ImageSpec`] describes an image dataset (IDX files of the MNIST family, CIFAR-10 batches, a
 //!   folder of PNG/JPEG images); [`ImageDataset`] holds it, split into training and held-out
 //!   images (see [`held_out_positions`]), pixels scaled to [-1, 1] by [`pixel_value`].
+//! * [`DataSource`] is either of them as one value: what a sweep's trials train on, from the sweep
+//!   file to the worker process; [`DataSource::open`] makes it a [`Dataset`].
 //! * [`Dataset`] is what the runner draws batches from, for any kind of data.
 //! * [`DataStream`] owns a dataset and a seeded generator whose state a checkpoint can save.
 
@@ -26,17 +28,56 @@ pub use images::{
 pub use stream::{data_seed, DataStream, DataStreamState, DATA_SEED_DOMAIN};
 pub use toy::{Toy2d, ToyMixture, MAX_LENGTH, MAX_MODES};
 
-/// Opens the dataset a text names (`ring8`, `grid25`, `ring(modes=…,radius=…,std=…)`, …, or an
-/// image dataset in [`ImageSpec`]'s RON form, `Idx(images: "…", labels: "…")`): the one place
-/// that maps the command line's and the sweep runner's dataset text to a [`Dataset`]. Image files
-/// are read completely; [`ImageSpec::inspect`] checks them without reading the pixels.
-pub fn open(text: &str) -> Result<Box<dyn Dataset>, DataError> {
-    if ImageSpec::is_image_text(text) {
-        let spec: ImageSpec = text.parse()?;
-        return Ok(Box::new(ImageDataset::open(&spec)?));
+/// The dataset a trial trains on, as a value: a toy 2D mixture or an image dataset (paths as
+/// given; the sweep crate resolves a sweep file's relative paths first). This is what travels
+/// from the sweep file to a worker process, so the data is described once and never re-parsed
+/// from its own printout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum DataSource {
+    /// A toy 2D mixture.
+    Toy(Toy2d),
+    /// An image dataset.
+    Images(ImageSpec),
+}
+
+impl DataSource {
+    /// Opens the dataset: the one place that maps a description to a [`Dataset`]. Image files are
+    /// read completely; [`ImageSpec::inspect`] checks them without reading the pixels.
+    pub fn open(&self) -> Result<Box<dyn Dataset>, DataError> {
+        Ok(match self {
+            DataSource::Toy(toy) => Box::new(ToyMixture::new(*toy)?),
+            DataSource::Images(spec) => Box::new(ImageDataset::open(spec)?),
+        })
     }
-    let toy: Toy2d = text.parse()?;
-    Ok(Box::new(ToyMixture::new(toy)?))
+}
+
+impl fmt::Display for DataSource {
+    /// The text form [`DataSource::from_str`](std::str::FromStr) reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSource::Toy(toy) => toy.fmt(f),
+            DataSource::Images(spec) => spec.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for DataSource {
+    type Err = DataError;
+
+    /// The command line's form: `ring8`, `grid25`, `ring(modes=…,radius=…,std=…)`, …, or an image
+    /// dataset in [`ImageSpec`]'s RON form, `Idx(images: "…", labels: "…")`.
+    fn from_str(text: &str) -> Result<Self, DataError> {
+        if ImageSpec::is_image_text(text) {
+            Ok(DataSource::Images(text.parse()?))
+        } else {
+            Ok(DataSource::Toy(text.parse()?))
+        }
+    }
+}
+
+/// Opens the dataset a text names ([`DataSource`]'s text form).
+pub fn open(text: &str) -> Result<Box<dyn Dataset>, DataError> {
+    text.parse::<DataSource>()?.open()
 }
 
 /// A source of training examples, each of a fixed shape.

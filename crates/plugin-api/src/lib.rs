@@ -10,16 +10,20 @@
 //! - [`abi`]: the `#[repr(C)]` declaration, its vtable and [`export_plugin!`].
 //! - [`host`]: the host's safe wrapper, library loading and the [`Registry`].
 //! - [`params`]: declared parameters and their validation.
+//! - [`device`]: where a trial trains ([`Device`]), shared by the sweep file, the runner and
+//!   the plugins.
 //! - [`probe`]: loading a library in a child process first, so that one that crashes or hangs
 //!   while loading is skipped instead of taking the host down.
 
 pub mod abi;
+pub mod device;
 pub mod host;
 pub mod params;
 pub mod plugin;
 pub mod probe;
 
 pub use abi::{PluginDeclaration, ABI_VERSION, TOOLCHAIN_ID};
+pub use device::{Device, UnknownDevice};
 pub use host::{
     CallError, LoadError, Origin, PluginHandle, Registry, RegistryError, TrainerHandle,
 };

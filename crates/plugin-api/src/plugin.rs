@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::Device;
 use crate::params::{ParamSpec, Params};
 
 /// Everything a plugin needs to build one trial's trainer.
@@ -17,8 +18,9 @@ pub struct TrialConfig {
     pub params: Params,
     /// The seed of everything random inside the plugin (weights, noise).
     pub seed: u64,
-    /// `cpu` or `cuda:N`.
-    pub device: String,
+    /// Where to train; `"cpu"` or `"cuda:N"` in the JSON form plugins receive.
+    #[serde(with = "crate::device::as_text")]
+    pub device: Device,
     /// The shape of one data example: `[2]` for toy 2D data, `[C, H, W]` for images.
     pub data_shape: Vec<usize>,
 }

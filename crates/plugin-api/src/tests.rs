@@ -111,7 +111,7 @@ fn config(plugin: &PluginHandle, set: &[&str], seed: u64) -> TrialConfig {
     TrialConfig {
         params: plugin.params_from_assignments(&set).unwrap(),
         seed,
-        device: "cpu".into(),
+        device: crate::Device::Cpu,
         data_shape: vec![2],
     }
 }
@@ -290,4 +290,24 @@ fn symbol_name_follows_the_crate_name() {
         return;
     }
     assert_eq!(host::declaration_symbol(p), "ganbench_plugin_ganbench_gan");
+}
+
+#[test]
+fn trial_config_carries_the_device_as_text_across_the_boundary() {
+    // The JSON plugins receive keeps the text form, so plugins built before the typed device
+    // read the same field.
+    let config = TrialConfig {
+        params: Params::default(),
+        seed: 1,
+        device: crate::Device::Cuda(1),
+        data_shape: vec![2],
+    };
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(json["device"], "cuda:1");
+    let back: TrialConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back, config);
+    let mut bad = serde_json::to_value(&config).unwrap();
+    bad["device"] = "gpu".into();
+    let err = serde_json::from_value::<TrialConfig>(bad).unwrap_err();
+    assert!(err.to_string().contains("unknown device `gpu`"), "{err}");
 }

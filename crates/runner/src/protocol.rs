@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use ganbench_data::DataSource;
 use ganbench_plugin_api::Metrics;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -18,8 +19,8 @@ use crate::trial::TrialPlan;
 pub struct WorkerTask {
     /// Plugin name or library path, resolved against the same registry as the parent's.
     pub plugin: String,
-    /// The dataset, in the data crate's text form (`ring8`, `grid(...)`).
-    pub data: String,
+    /// The dataset, paths resolved.
+    pub data: DataSource,
     /// What to train: the plugin's config, the step budget, evaluations and checkpoints.
     pub plan: TrialPlan,
     /// This trial's checkpoint directory.

@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use ganbench_plugin_api::probe::{describe_exit, signal_name};
-use ganbench_plugin_api::Metrics;
+use ganbench_plugin_api::{Device, Metrics};
 use ganbench_store::{
     RunId, Status, Store, StoreError, Writer, KILLED_EVENT, RECONSTRUCTIONS_ARTIFACT,
     SAMPLES_ARTIFACT,
@@ -39,7 +39,7 @@ pub struct PlannedTrial {
 /// its own device if it has one, else on the device the trial names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slots {
-    devices: Vec<Option<String>>,
+    devices: Vec<Option<Device>>,
 }
 
 impl Slots {
@@ -56,7 +56,7 @@ impl Slots {
     /// A GPU listed twice gets twice the slots.
     pub fn gpus(gpus: &[usize], jobs_per_gpu: usize) -> Self {
         let devices = (0..jobs_per_gpu.max(1))
-            .flat_map(|_| gpus.iter().map(|g| Some(format!("cuda:{g}"))))
+            .flat_map(|_| gpus.iter().map(|&g| Some(Device::Cuda(g))))
             .collect::<Vec<_>>();
         if devices.is_empty() {
             Self::jobs(1)
@@ -76,8 +76,8 @@ impl Slots {
     }
 
     /// The device slot `slot` trains on, if it overrides the trial's.
-    pub fn device(&self, slot: usize) -> Option<&str> {
-        self.devices.get(slot).and_then(|d| d.as_deref())
+    pub fn device(&self, slot: usize) -> Option<Device> {
+        self.devices.get(slot).copied().flatten()
     }
 }
 
@@ -293,7 +293,7 @@ pub fn execute(
                         break;
                     };
                     if let Some(device) = placement.device(slot) {
-                        trial.task.plan.config.device = device.to_string();
+                        trial.task.plan.config.device = device;
                     }
                     match store.claim_run(trial.run, pid, &host, control.retry_failed_before) {
                         Err(StoreError::AlreadyRunning { .. }) => {
@@ -609,7 +609,7 @@ fn handle(
             ));
         }
         WorkerMessage::Failed { message } => {
-            let message = explain_failure(message, &active.trial.task.plan.config.device);
+            let message = explain_failure(message, active.trial.task.plan.config.device);
             active.end = Some((Status::Failed, active.last_step, Some(message)));
         }
     }
@@ -617,7 +617,7 @@ fn handle(
 }
 
 /// A trial's error message, with what to do about it when the cause is a known one.
-fn explain_failure(message: String, device: &str) -> String {
+fn explain_failure(message: String, device: Device) -> String {
     // candle passes the driver's error through: `DriverError(CUDA_ERROR_OUT_OF_MEMORY, ...)`.
     if message.contains("CUDA_ERROR_OUT_OF_MEMORY") {
         format!(
@@ -645,15 +645,7 @@ mod tests {
     fn gpu_slots_deal_devices_round_robin() {
         let slots = Slots::gpus(&[0, 1], 2);
         let devices: Vec<_> = (0..slots.len()).map(|s| slots.device(s)).collect();
-        assert_eq!(
-            devices,
-            [
-                Some("cuda:0"),
-                Some("cuda:1"),
-                Some("cuda:0"),
-                Some("cuda:1")
-            ]
-        );
+        assert_eq!(devices, [0, 1, 0, 1].map(|g| Some(Device::Cuda(g))));
         assert_eq!(Slots::gpus(&[3], 0).len(), 1);
         let plain = Slots::jobs(0);
         assert_eq!((plain.len(), plain.device(0)), (1, None));
@@ -711,12 +703,12 @@ esac
                     trial_key: key.clone(),
                     task: WorkerTask {
                         plugin: "fake".into(),
-                        data: "ring8".into(),
+                        data: "ring8".parse().unwrap(),
                         plan: TrialPlan {
                             config: TrialConfig {
                                 params: Default::default(),
                                 seed,
-                                device: "cpu".into(),
+                                device: ganbench_plugin_api::Device::Cpu,
                                 data_shape: vec![2],
                             },
                             steps: 1,

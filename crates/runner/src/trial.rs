@@ -520,7 +520,7 @@ mod tests {
             config: TrialConfig {
                 params: Default::default(),
                 seed: 0,
-                device: "cpu".into(),
+                device: ganbench_plugin_api::Device::Cpu,
                 data_shape: vec![2],
             },
             steps: 4,

@@ -22,7 +22,7 @@ pub fn serve(
 ) {
     let mut send =
         |msg: WorkerMessage| -> bool { writeln!(out, "{msg}").and_then(|_| out.flush()).is_ok() };
-    let dataset = match ganbench_data::open(&task.data) {
+    let dataset = match task.data.open() {
         Ok(d) => d,
         Err(e) => {
             send(WorkerMessage::Failed {

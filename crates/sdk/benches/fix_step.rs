@@ -178,7 +178,7 @@ fn trainer(c: &Config) -> Box<dyn Trainer> {
     let trial = TrialConfig {
         params: params.clone(),
         seed: 0,
-        device: "cpu".into(),
+        device: ganbench_sdk::plugin_api::Device::Cpu,
         data_shape: c.shape.to_vec(),
     };
     match c.model {

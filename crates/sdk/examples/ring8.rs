@@ -85,7 +85,7 @@ fn main() {
     let config = TrialConfig {
         params,
         seed: 0,
-        device: "cpu".into(),
+        device: ganbench_sdk::plugin_api::Device::Cpu,
         data_shape: vec![2],
     };
     let mut t = plugin.create(&config).expect("create");

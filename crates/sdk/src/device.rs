@@ -1,62 +1,16 @@
-//! Device strings (`cpu`, `cuda:N`) to candle devices, and what the CUDA driver can say about the
+//! A trial's [`Device`] to a candle device, and what the CUDA driver can say about the
 //! machine's GPUs (for `ganbench doctor`).
 //!
 //! Nothing here falls back to the CPU: a trial that asks for `cuda:N` gets that GPU or an error
 //! that says why not (no CUDA in this build, no GPU on this machine, no GPU with that number).
 
-use std::fmt;
-use std::str::FromStr;
-
-use candle_core::Device;
+use candle_core::Device as CandleDevice;
+use ganbench_plugin_api::Device;
 use serde::Serialize;
-
-/// Where a trial trains, parsed from its device string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum DeviceSpec {
-    Cpu,
-    /// A CUDA GPU by the driver's numbering.
-    Cuda(usize),
-}
-
-impl fmt::Display for DeviceSpec {
-    /// `cpu` or `cuda:N`: the form [`crate::plugin_api::TrialConfig::device`] takes.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceSpec::Cpu => f.write_str("cpu"),
-            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
-
-impl FromStr for DeviceSpec {
-    type Err = DeviceError;
-
-    /// `cpu`, `cuda` (= `cuda:0`) or `cuda:N`.
-    fn from_str(text: &str) -> Result<Self, DeviceError> {
-        let spec = text.trim();
-        if spec == "cpu" {
-            return Ok(DeviceSpec::Cpu);
-        }
-        match spec.strip_prefix("cuda") {
-            Some("") => Ok(DeviceSpec::Cuda(0)),
-            Some(rest) => rest
-                .strip_prefix(':')
-                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|n| n.parse().ok())
-                .map(DeviceSpec::Cuda)
-                .ok_or_else(|| DeviceError::Unknown { spec: spec.into() }),
-            None => Err(DeviceError::Unknown { spec: spec.into() }),
-        }
-    }
-}
 
 /// Why a device cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
-    #[error(
-        "unknown device `{spec}`: expected `cpu` or `cuda:N` with N a GPU number (e.g. `cuda:0`)"
-    )]
-    Unknown { spec: String },
     #[error(
         "device `{spec}` needs CUDA, but this build has no CUDA support: rebuild with \
          `cargo build --release --features cuda` (needs nvcc; see docs/cuda.md)"
@@ -90,31 +44,31 @@ impl From<DeviceError> for crate::Error {
 /// Whether this build has CUDA support (the `cuda` cargo feature).
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
-/// Parses `spec` and checks that the device exists, without creating a CUDA context (which
-/// would hold GPU memory for as long as the caller lives): a sweep's parent process calls this
-/// for every device before any trial starts, and the workers open the devices.
-pub fn check_device(spec: &str) -> Result<DeviceSpec, DeviceError> {
-    let parsed: DeviceSpec = spec.parse()?;
-    if let DeviceSpec::Cuda(ordinal) = parsed {
-        let count = cuda::device_count(&parsed)?;
+/// Checks that the device exists, without creating a CUDA context (which would hold GPU memory
+/// for as long as the caller lives): a sweep's parent process calls this for every device before
+/// any trial starts, and the workers open the devices.
+pub fn check_device(device: Device) -> Result<(), DeviceError> {
+    if let Device::Cuda(ordinal) = device {
+        let count = cuda::device_count(device)?;
         if ordinal >= count {
             return Err(DeviceError::NoSuchGpu {
-                spec: parsed.to_string(),
+                spec: device.to_string(),
                 count,
             });
         }
     }
-    Ok(parsed)
+    Ok(())
 }
 
-/// The candle device for a trial's device string: `cpu`, or `cuda:N` (`cuda` means `cuda:0`).
+/// The candle device for a trial's [`Device`].
 ///
 /// Checks first as [`check_device`] does, so a missing GPU gets the same message here.
-pub fn device(spec: &str) -> Result<Device, DeviceError> {
-    match check_device(spec)? {
-        DeviceSpec::Cpu => Ok(Device::Cpu),
-        DeviceSpec::Cuda(ordinal) => Device::new_cuda(ordinal).map_err(|e| DeviceError::Open {
-            spec: DeviceSpec::Cuda(ordinal).to_string(),
+pub fn device(device: Device) -> Result<CandleDevice, DeviceError> {
+    check_device(device)?;
+    match device {
+        Device::Cpu => Ok(CandleDevice::Cpu),
+        Device::Cuda(ordinal) => CandleDevice::new_cuda(ordinal).map_err(|e| DeviceError::Open {
+            spec: device.to_string(),
             cause: e.to_string(),
         }),
     }
@@ -204,15 +158,15 @@ mod cuda {
     use candle_core::cuda_backend::cudarc;
     use cudarc::driver::{result, sys, DriverError};
 
-    use super::{CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo};
+    use super::{CudaReport, Device, DeviceError, GpuInfo, LibraryInfo};
 
     fn code(e: &DriverError) -> String {
         format!("{:?}", e.0)
     }
 
     /// The number of GPUs the driver sees; an error when it sees none.
-    pub fn device_count(spec: &DeviceSpec) -> Result<usize, DeviceError> {
-        let spec = spec.to_string();
+    pub fn device_count(device: Device) -> Result<usize, DeviceError> {
+        let spec = device.to_string();
         let count = result::init()
             .and_then(|()| result::device::get_count())
             .map_err(|e| match e.0 {
@@ -258,7 +212,7 @@ mod cuda {
         if unsafe { sys::cuDriverGetVersion(&mut driver_version) } == sys::CUresult::CUDA_SUCCESS {
             report.driver = Some(cuda_version(driver_version));
         }
-        match device_count(&DeviceSpec::Cuda(0)) {
+        match device_count(Device::Cuda(0)) {
             Ok(count) => {
                 for ordinal in 0..count {
                     report.gpus.push(gpu(ordinal));
@@ -397,11 +351,11 @@ mod cuda {
 
 #[cfg(not(feature = "cuda"))]
 mod cuda {
-    use super::{CudaReport, DeviceError, DeviceSpec};
+    use super::{CudaReport, Device, DeviceError};
 
-    pub fn device_count(spec: &DeviceSpec) -> Result<usize, DeviceError> {
+    pub fn device_count(device: Device) -> Result<usize, DeviceError> {
         Err(DeviceError::NotBuilt {
-            spec: spec.to_string(),
+            spec: device.to_string(),
         })
     }
 
@@ -422,40 +376,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_cpu_and_cuda_and_rejects_garbage() {
-        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
-        assert_eq!(" cuda ".parse(), Ok(DeviceSpec::Cuda(0)));
-        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
-        for bad in [
-            "gpu", "cuda:x", "cuda:", "cuda0", "cuda:+1", "CPU", "metal", "",
-        ] {
-            let err = bad.parse::<DeviceSpec>().unwrap_err();
-            assert_eq!(
-                err,
-                DeviceError::Unknown {
-                    spec: bad.trim().into()
-                }
-            );
-            assert!(err.to_string().contains("cuda:N"), "{bad}: {err}");
-        }
-        for spec in [DeviceSpec::Cpu, DeviceSpec::Cuda(0), DeviceSpec::Cuda(12)] {
-            assert_eq!(spec.to_string().parse(), Ok(spec));
-        }
-    }
-
-    #[test]
     fn cpu_opens_without_cuda() {
-        assert!(device("cpu").unwrap().is_cpu());
-        assert_eq!(check_device("cpu"), Ok(DeviceSpec::Cpu));
+        assert!(device(Device::Cpu).unwrap().is_cpu());
+        assert_eq!(check_device(Device::Cpu), Ok(()));
     }
 
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_feature_says_how_to_build() {
-        for spec in ["cuda:0", "cuda:7"] {
-            let err = check_device(spec).unwrap_err();
+        for (gpu, spec) in [(Device::Cuda(0), "cuda:0"), (Device::Cuda(7), "cuda:7")] {
+            let err = check_device(gpu).unwrap_err();
             assert_eq!(err, DeviceError::NotBuilt { spec: spec.into() });
-            let text = device(spec).unwrap_err().to_string();
+            let text = device(gpu).unwrap_err().to_string();
             assert!(
                 text.contains("--features cuda") && text.contains("docs/cuda.md"),
                 "{text}"

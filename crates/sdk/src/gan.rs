@@ -485,7 +485,7 @@ impl GanTrainer {
         Self::from_config(
             config,
             trial.seed,
-            &crate::device(&trial.device)?,
+            &crate::device(trial.device)?,
             loss,
             regularizer,
         )

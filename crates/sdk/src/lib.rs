@@ -3,7 +3,7 @@
 //! A plugin owns its whole candle world (design.md, "The plugin boundary"), so everything a plugin
 //! needs to train lives here, and a plugin crate depends on this crate only:
 //!
-//! - [`device()`]: `cpu` / `cuda:N` strings to candle devices.
+//! - [`device()`]: a trial's [`Device`](plugin_api::Device) to a candle device.
 //! - [`rng`]: [`SeededRng`], the only source of randomness (candle's CPU generator cannot be
 //!   seeded), and [`init`]: PyTorch-default initializers drawn from it.
 //! - [`vars`]: [`Vars`], a network's trainable parameters and persistent buffers.
@@ -54,8 +54,7 @@ pub use ganbench_plugin_api as plugin_api;
 pub use checkpoint::{Checkpoint, Stateful};
 pub use dcgan::{ConvDiscriminator, ConvGenerator, ImageShape};
 pub use device::{
-    check_device, cuda_report, device, CudaReport, DeviceError, DeviceSpec, GpuInfo, LibraryInfo,
-    CUDA_BUILT,
+    check_device, cuda_report, device, CudaReport, DeviceError, GpuInfo, LibraryInfo, CUDA_BUILT,
 };
 pub use ema::{Ema, EmaConfig};
 pub use error::{Error, Result};

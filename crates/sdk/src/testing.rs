@@ -35,7 +35,7 @@ pub fn trainer(
     let config = TrialConfig {
         params,
         seed,
-        device: "cpu".into(),
+        device: crate::plugin_api::Device::Cpu,
         data_shape: data_shape.to_vec(),
     };
     plugin.create(&config)

@@ -188,7 +188,7 @@ pub struct VaeTrainer {
 impl VaeTrainer {
     pub fn from_trial(trial: &TrialConfig) -> Result<Self> {
         let config = VaeConfig::from_params(&trial.params, &trial.data_shape)?;
-        Self::new(config, trial.seed, &crate::device(&trial.device)?)
+        Self::new(config, trial.seed, &crate::device(trial.device)?)
     }
 
     pub fn new(config: VaeConfig, seed: u64, device: &Device) -> Result<Self> {

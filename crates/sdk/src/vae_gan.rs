@@ -373,7 +373,7 @@ pub struct VaeGanTrainer {
 impl VaeGanTrainer {
     pub fn from_trial(trial: &TrialConfig) -> Result<Self> {
         let config = VaeGanConfig::from_params(&trial.params, &trial.data_shape)?;
-        Self::new(config, trial.seed, &crate::device(&trial.device)?)
+        Self::new(config, trial.seed, &crate::device(trial.device)?)
     }
 
     /// The networks of `config.arch`, initialized from `seed`: the decoder from the generator's

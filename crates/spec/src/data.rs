@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use ganbench_data::{ImageSpec, Toy2d};
+use ganbench_data::{DataSource, ImageSpec, Toy2d};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -39,6 +39,14 @@ impl DataSpec {
         }
     }
 
+    /// The data to open (paths resolved): what the runner hands its workers.
+    pub fn source(&self) -> DataSource {
+        match self {
+            DataSpec::Toy(toy) => DataSource::Toy(*toy),
+            DataSpec::Images { resolved, .. } => DataSource::Images(resolved.clone()),
+        }
+    }
+
     /// Resolves relative image paths against the folder of `sweep_file` (the current directory
     /// when it has none), making them absolute.
     pub(crate) fn resolve_paths(&mut self, sweep_file: &Path) {
@@ -54,13 +62,10 @@ impl DataSpec {
 }
 
 impl fmt::Display for DataSpec {
-    /// The text [`ganbench_data::open`] takes: a toy dataset's text form, or an image dataset's
-    /// RON form with resolved paths.
+    /// [`DataSpec::source`]'s text form: a toy dataset's, or an image dataset's RON form with
+    /// resolved paths.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataSpec::Toy(toy) => toy.fmt(f),
-            DataSpec::Images { resolved, .. } => resolved.fmt(f),
-        }
+        self.source().fmt(f)
     }
 }
 

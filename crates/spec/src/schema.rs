@@ -196,25 +196,8 @@ impl Seeds {
     }
 }
 
-/// Where trials run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Device {
-    /// The CPU (the default).
-    #[default]
-    Cpu,
-    /// A CUDA device by index (needs the `cuda` cargo feature).
-    Cuda(usize),
-}
-
-impl fmt::Display for Device {
-    /// `cpu` or `cuda:N`, the form [`ganbench_plugin_api::TrialConfig::device`] takes.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Device::Cpu => f.write_str("cpu"),
-            Device::Cuda(i) => write!(f, "cuda:{i}"),
-        }
-    }
-}
+/// Where trials run: the plugin boundary's own type, written `Cpu` or `Cuda(1)` in a sweep file.
+pub use ganbench_plugin_api::Device;
 
 /// A wall-time limit, written as whole seconds (`timeout: 5400`) or as a string of numbers with
 /// units `d`, `h`, `m`, `s` (`timeout: "1h30m"`); from 1 second to [`MAX_TIMEOUT_SECS`].

@@ -159,6 +159,29 @@ pub enum StoreError {
     /// A sweep that cannot be deleted because some of its runs are training.
     #[error("sweep {0} cannot be deleted while it trains: {1} still running; stop that `ganbench run` first (Ctrl-C), then delete")]
     SweepRunning(SweepId, String),
+    /// A shard given to [`crate::Store::merge_shard`] holds no sweep of the name asked for.
+    #[error("shard {} holds {held}, not sweep '{sweep}'; check the sweep name, and that this file is the database a task of that sweep's job array wrote", .path.display())]
+    ShardLacksSweep {
+        /// The shard's database file.
+        path: PathBuf,
+        /// The sweep name asked for.
+        sweep: String,
+        /// What it holds instead, e.g. "sweeps a, b" or "no sweep".
+        held: String,
+    },
+    /// A shard's sweep of that name has another spec hash than the caller expects: it was run
+    /// from another version of the spec. Nothing was merged.
+    #[error("shard {} holds sweep '{sweep}' with spec hash {found}, not the expected {expected}: it is a shard of another version of the sweep; merge it into the version with its hash, or leave it out", .path.display())]
+    ShardOfAnotherVersion {
+        /// The shard's database file.
+        path: PathBuf,
+        /// The sweep name.
+        sweep: String,
+        /// The spec hash the caller expected.
+        expected: String,
+        /// The spec hash(es) of the shard's versions of that name, comma-separated.
+        found: String,
+    },
     /// The batched writer's thread is gone (it panicked); nothing more can be logged through it.
     #[error("the store writer thread for {} has stopped; open a new writer (Store::writer)", .path.display())]
     WriterGone {

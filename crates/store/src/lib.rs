@@ -75,6 +75,7 @@
 mod annotate;
 mod error;
 pub mod layout;
+mod merge;
 mod query;
 mod read;
 mod schema;
@@ -90,6 +91,7 @@ use rusqlite::Connection;
 
 pub use annotate::{Annotations, Deleted, Note, Target, MAX_NOTE_CHARS, MAX_TAG_CHARS};
 pub use error::{Result, StoreError};
+pub use merge::MergeReport;
 pub use query::{FieldValue, Fields, Filter, Op, QueryError};
 pub use read::ExportIter;
 pub use schema::{APPLICATION_ID, BUSY_TIMEOUT, SCHEMA_VERSION};

@@ -41,7 +41,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
+pub(crate) fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
     Ok(SweepRecord {
         id: SweepId(r.get(0)?),
         name: r.get(1)?,

@@ -12,7 +12,7 @@ use crate::{now_ms, Store};
 impl Store {
     /// IMMEDIATE: take the write lock at BEGIN. A DEFERRED transaction that reads and then
     /// writes can fail at once with SQLITE_BUSY (stale snapshot) instead of waiting.
-    fn write_tx(&self) -> Result<Transaction<'_>> {
+    pub(crate) fn write_tx(&self) -> Result<Transaction<'_>> {
         Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).at(&self.path)
     }
 
@@ -29,41 +29,10 @@ impl Store {
         spec_text: &str,
         spec_hash: &str,
     ) -> Result<Registration> {
-        let p = &self.path;
         let tx = self.write_tx()?;
-        let same: Option<(i64, u32)> = tx
-            .query_row(
-                "SELECT id, version FROM sweeps WHERE name = ?1 AND spec_hash = ?2 ORDER BY version DESC LIMIT 1",
-                params![name, spec_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .at(p)?;
-        if let Some((id, version)) = same {
-            return Ok(Registration::Existing {
-                id: SweepId(id),
-                version,
-            });
-        }
-        let latest: Option<(u32, String)> = tx
-            .query_row(
-                "SELECT version, spec_hash FROM sweeps WHERE name = ?1 ORDER BY version DESC LIMIT 1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .at(p)?;
-        if let Some((version, stored_hash)) = latest {
-            return Err(StoreError::SpecChanged {
-                name: name.to_owned(),
-                version,
-                stored_hash,
-                new_hash: spec_hash.to_owned(),
-            });
-        }
-        let id = insert_sweep(&tx, p, name, 1, spec_text, spec_hash)?;
-        tx.commit().at(p)?;
-        Ok(Registration::Created { id, version: 1 })
+        let registration = register_sweep_in(&tx, &self.path, name, spec_text, spec_hash)?;
+        tx.commit().at(&self.path)?;
+        Ok(registration)
     }
 
     /// Stores `spec_text` as a new version of `name` (newest + 1, or 1), always: this is what
@@ -74,18 +43,10 @@ impl Store {
         spec_text: &str,
         spec_hash: &str,
     ) -> Result<Registration> {
-        let p = &self.path;
         let tx = self.write_tx()?;
-        let version: u32 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM sweeps WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .at(p)?;
-        let id = insert_sweep(&tx, p, name, version, spec_text, spec_hash)?;
-        tx.commit().at(p)?;
-        Ok(Registration::Created { id, version })
+        let registration = register_new_version_in(&tx, &self.path, name, spec_text, spec_hash)?;
+        tx.commit().at(&self.path)?;
+        Ok(registration)
     }
 
     /// Returns the run of `sweep` with `run.trial_key`, inserting it as `queued` if absent.
@@ -362,6 +323,21 @@ impl Store {
         host: &str,
         is_alive: impl Fn(u32) -> bool,
     ) -> Result<usize> {
+        self.interrupt_running(|owner_host, pid| {
+            let here = owner_host.is_none_or(|h| h == host);
+            here && pid.is_none_or(|pid| !is_alive(pid))
+        })
+    }
+
+    /// Marks `interrupted` every run left `running`, whichever host and process owned it: for a
+    /// database with one writer at a time, such as a Slurm array task's shard, where a run left
+    /// running is the work of an earlier instance of the same task, dead now even if it ran on
+    /// another node (whose pids mean nothing here). Returns how many.
+    pub fn mark_all_running_interrupted(&self) -> Result<usize> {
+        self.interrupt_running(|_, _| true)
+    }
+
+    fn interrupt_running(&self, gone: impl Fn(Option<&str>, Option<u32>) -> bool) -> Result<usize> {
         let p = &self.path;
         let tx = self.write_tx()?;
         let running: Vec<(i64, Option<u32>, Option<String>, i64)> = {
@@ -374,9 +350,7 @@ impl Store {
         let now = now_ms();
         let mut marked = 0;
         for (id, pid, owner_host, step) in running {
-            let here = owner_host.as_deref().is_none_or(|h| h == host);
-            let dead = pid.is_none_or(|pid| !is_alive(pid));
-            if !(here && dead) {
+            if !gone(owner_host.as_deref(), pid) {
                 continue;
             }
             tx.execute(
@@ -384,9 +358,10 @@ impl Store {
                 params![id, now],
             )
             .at(p)?;
-            let who = match pid {
-                Some(pid) => format!("process {pid} on {}", owner_host.as_deref().unwrap_or(host)),
-                None => "its process (not recorded)".to_owned(),
+            let who = match (pid, &owner_host) {
+                (Some(pid), Some(host)) => format!("process {pid} on {host}"),
+                (Some(pid), None) => format!("process {pid}"),
+                (None, _) => "its process (not recorded)".to_owned(),
             };
             insert_event(
                 &tx,
@@ -401,6 +376,68 @@ impl Store {
         tx.commit().at(p)?;
         Ok(marked)
     }
+}
+
+/// [`Store::register_sweep`] inside the caller's transaction (a merge registers a shard's sweep
+/// in the same transaction as its runs).
+pub(crate) fn register_sweep_in(
+    tx: &Transaction<'_>,
+    p: &std::path::Path,
+    name: &str,
+    spec_text: &str,
+    spec_hash: &str,
+) -> Result<Registration> {
+    let same: Option<(i64, u32)> = tx
+        .query_row(
+            "SELECT id, version FROM sweeps WHERE name = ?1 AND spec_hash = ?2 ORDER BY version DESC LIMIT 1",
+            params![name, spec_hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .at(p)?;
+    if let Some((id, version)) = same {
+        return Ok(Registration::Existing {
+            id: SweepId(id),
+            version,
+        });
+    }
+    let latest: Option<(u32, String)> = tx
+        .query_row(
+            "SELECT version, spec_hash FROM sweeps WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .at(p)?;
+    if let Some((version, stored_hash)) = latest {
+        return Err(StoreError::SpecChanged {
+            name: name.to_owned(),
+            version,
+            stored_hash,
+            new_hash: spec_hash.to_owned(),
+        });
+    }
+    let id = insert_sweep(tx, p, name, 1, spec_text, spec_hash)?;
+    Ok(Registration::Created { id, version: 1 })
+}
+
+/// [`Store::register_new_version`] inside the caller's transaction.
+pub(crate) fn register_new_version_in(
+    tx: &Transaction<'_>,
+    p: &std::path::Path,
+    name: &str,
+    spec_text: &str,
+    spec_hash: &str,
+) -> Result<Registration> {
+    let version: u32 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM sweeps WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .at(p)?;
+    let id = insert_sweep(tx, p, name, version, spec_text, spec_hash)?;
+    Ok(Registration::Created { id, version })
 }
 
 fn insert_sweep(

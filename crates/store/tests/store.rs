@@ -696,6 +696,22 @@ fn orphans_of_dead_processes_become_interrupted() {
     // An interrupted run can be claimed again.
     store.claim_run(dead, 333, "here", None).unwrap();
     assert_eq!(store.mark_orphans_interrupted("here", |_| true).unwrap(), 0);
+
+    // A database with one writer (an array task's shard, requeued onto another node): every run
+    // left running is gone, wherever it ran; results stay.
+    assert_eq!(store.mark_all_running_interrupted().unwrap(), 3);
+    assert_eq!(
+        [st(dead), st(alive), st(elsewhere), st(finished)],
+        [
+            Status::Interrupted,
+            Status::Interrupted,
+            Status::Interrupted,
+            Status::Finished
+        ]
+    );
+    let ev = store.run_details(elsewhere).unwrap().events;
+    assert!(ev.last().unwrap().message.contains("process 111 on there"));
+    assert_eq!(store.mark_all_running_interrupted().unwrap(), 0);
 }
 
 #[test]

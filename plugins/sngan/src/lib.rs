@@ -45,7 +45,7 @@ impl Plugin for Sngan {
         Ok(Box::new(GanTrainer::from_config(
             gan_config,
             config.seed,
-            &device(&config.device)?,
+            &device(config.device)?,
             loss,
             None,
         )?))

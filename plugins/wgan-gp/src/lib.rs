@@ -55,7 +55,7 @@ impl Plugin for WganGp {
         Ok(Box::new(GanTrainer::from_config(
             gan_config,
             config.seed,
-            &device(&config.device)?,
+            &device(config.device)?,
             Box::new(loss::Wasserstein),
             Some(Box::new(gp)),
         )?))

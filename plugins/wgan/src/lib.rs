@@ -58,7 +58,7 @@ impl Plugin for Wgan {
         Ok(Box::new(GanTrainer::from_config(
             gan_config,
             config.seed,
-            &device(&config.device)?,
+            &device(config.device)?,
             Box::new(loss::Wasserstein),
             None,
         )?))

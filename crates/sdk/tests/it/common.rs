@@ -38,7 +38,7 @@ pub fn image_trial(
     TrialConfig {
         params: Params::resolve("test", specs, &parsed).unwrap(),
         seed,
-        device: "cpu".into(),
+        device: ganbench_sdk::plugin_api::Device::Cpu,
         data_shape: data_shape.to_vec(),
     }
 }

@@ -51,10 +51,15 @@ fn relative_paths_resolve_against_the_sweep_files_folder() {
             held_out: None,
         }
     );
-    // What the runner hands to `ganbench_data::open`: the RON form with absolute paths.
-    let text = sweep.data.to_string();
-    assert_eq!(text.parse::<ImageSpec>().unwrap(), *resolved);
-    let dataset = ganbench_data::open(&text).unwrap();
+    // What the runner hands its workers: the resolved spec; shown as the RON form with absolute
+    // paths.
+    let source = sweep.data.source();
+    assert_eq!(source, ganbench_data::DataSource::Images(resolved.clone()));
+    assert_eq!(
+        sweep.data.to_string().parse::<ImageSpec>().unwrap(),
+        *resolved
+    );
+    let dataset = source.open().unwrap();
     assert_eq!(dataset.sample_shape(), [1, 28, 28]);
     assert_eq!(dataset.as_images().unwrap().train().len(), 9_000);
 }
