@@ -153,7 +153,8 @@ fn fix_settings_that_cannot_work_are_refused_naming_the_parameter() {
     }
 }
 
-/// The built-in plugins' declarations, as `ganbench` registers them.
+/// The built-in plugins' declarations, as `ganbench` registers them (checked against the
+/// manifest's list, `builtin_plugins`).
 fn builtins() -> ganbench_plugin_api::Registry {
     let mut registry = ganbench_plugin_api::Registry::new(ganbench_sdk::BUILD_ID);
     for decl in [
@@ -166,6 +167,14 @@ fn builtins() -> ganbench_plugin_api::Registry {
     ] {
         registry.add_builtin(decl).unwrap();
     }
+    let mut names = registry.names();
+    let mut listed = builtin_plugins();
+    names.sort();
+    listed.sort();
+    assert_eq!(
+        names, listed,
+        "a built-in plugin is missing from this test's list"
+    );
     registry
 }
 
@@ -194,7 +203,8 @@ fn the_fix_sweeps_validate_and_compare_every_fix() {
     let switches = gan
         .params
         .iter()
-        .filter(|p| p.keyless_default)
+        // The model's own options (MLP widths, maxout, batch norm, init) are not fixes.
+        .filter(|p| p.keyless_default && p.group != ganbench_sdk::fixes::group::MODEL)
         .map(|p| p.name.as_str())
         .filter(|n| !["sgd_momentum", "rmsprop_alpha", "dragan_c", "ema_start"].contains(n));
     let missing: Vec<&str> = switches.filter(|n| !used.contains(*n)).collect();

@@ -96,7 +96,7 @@ fn train_with(plugin: &str, seed: u64, set: &[&str]) -> Value {
 
 /// Every stability fix of docs/fixes.md that applies to toy data, spread over a few trials of
 /// small networks (each fix in at least one; they combine).
-const FIX_TRIALS: [&[&str]; 3] = [
+const FIX_TRIALS: [&[&str]; 4] = [
     &[
         "hidden=32",
         "batch_size=64",
@@ -134,6 +134,20 @@ const FIX_TRIALS: [&[&str]; 3] = [
         "lr_decay_steps=40",
         "ema_decay=0.99",
         "ema_start=10",
+    ],
+    // PacGAN's 2D networks, small: batch norm in the generator, a maxout critic, N(0, 0.02²).
+    &[
+        "latent_dim=2",
+        "g_hidden=32",
+        "g_layers=3",
+        "g_batch_norm=true",
+        "d_hidden=16",
+        "d_layers=2",
+        "d_activation=maxout",
+        "maxout_pieces=3",
+        "init_std=0.02",
+        "pac=2",
+        "batch_size=32",
     ],
 ];
 

@@ -10,7 +10,7 @@ use crate::common::*;
 use ganbench_store::{Status, Store};
 
 /// [`tiny_sweep`]'s variants plus the stability fixes of docs/fixes.md that apply to toy data
-/// (each in at least one trial; they combine) and the `wgan` plugin.
+/// (each in at least one trial; they combine), the `wgan` plugin and PacGAN's 2D networks (small).
 fn fixes_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
     let path = dir.join(format!("{name}.ron"));
     std::fs::write(
@@ -38,6 +38,9 @@ fn fixes_sweep(dir: &Path, name: &str, steps: u64) -> PathBuf {
         (plugin: "gan", label: "linear lr, late EMA", params: {{"lr_schedule": "linear",
             "lr_decay_steps": {steps}, "ema_decay": 0.99, "ema_start": 10}}),
         (plugin: "wgan"),
+        (plugin: "gan", label: "PacGAN 2D networks", params: {{"latent_dim": 2, "g_hidden": 32,
+            "g_layers": 3, "g_batch_norm": true, "d_hidden": 16, "d_layers": 2,
+            "d_activation": "maxout", "maxout_pieces": 3, "init_std": 0.02, "pac": 2}}),
     ],
 )"#
         ),

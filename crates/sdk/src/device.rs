@@ -230,7 +230,7 @@ mod cuda {
     }
 
     fn gpu(ordinal: usize) -> GpuInfo {
-        let device = format!("cuda:{ordinal}");
+        let device = Device::Cuda(ordinal).to_string();
         let Ok(dev) = result::device::get(ordinal as c_int) else {
             return GpuInfo {
                 device,

@@ -132,6 +132,44 @@ pub fn param_specs(d: &GanDefaults) -> Vec<ParamSpec> {
         )
         .in_group(MODEL),
         ParamSpec::int("layers", d.layers, 1, 16, "hidden layers per network").in_group(MODEL),
+        ParamSpec::int(
+            "g_hidden",
+            0,
+            0,
+            8192,
+            "Mlp generator's units per hidden layer when they differ from the discriminator's \
+             (PacGAN's 2D generator: 400); 0 = `hidden`",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
+        ParamSpec::int(
+            "g_layers",
+            0,
+            0,
+            16,
+            "Mlp generator's hidden layers (PacGAN's 2D generator: 4); 0 = `layers`",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
+        ParamSpec::int(
+            "d_hidden",
+            0,
+            0,
+            8192,
+            "Mlp discriminator's units per hidden layer (PacGAN's 2D discriminator: 200); 0 = \
+             `hidden`",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
+        ParamSpec::int(
+            "d_layers",
+            0,
+            0,
+            16,
+            "Mlp discriminator's hidden layers (PacGAN's 2D discriminator: 3); 0 = `layers`",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
         ParamSpec::choice(
             "g_activation",
             d.g_activation,
@@ -142,10 +180,38 @@ pub fn param_specs(d: &GanDefaults) -> Vec<ParamSpec> {
         ParamSpec::choice(
             "d_activation",
             d.d_activation,
-            &Activation::NAMES[..4],
-            "discriminator hidden activation",
+            &["relu", "leaky_relu", "tanh", "sigmoid", "maxout"],
+            "discriminator hidden activation; maxout (Goodfellow et al. 2013, Mlp): each unit the \
+             largest of `maxout_pieces` linear pieces",
         )
         .in_group(MODEL),
+        ParamSpec::int(
+            "maxout_pieces",
+            5,
+            2,
+            16,
+            "pieces per maxout unit (d_activation = maxout; PacGAN's 2D discriminator: 5)",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
+        ParamSpec::bool(
+            "g_batch_norm",
+            false,
+            "batch norm before the activation of every Mlp generator hidden layer, whose linear \
+             maps then have no bias (PacGAN's and VEEGAN's 2D generators)",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
+        ParamSpec::float(
+            "init_std",
+            0.0,
+            0.0,
+            1.0,
+            "Mlp weights drawn from N(0, init_std²) and biases 0 (PacGAN's 2D code: 0.02); 0 = \
+             PyTorch's default U(±1/√fan_in)",
+        )
+        .in_group(MODEL)
+        .keyless_default(),
         ParamSpec::choice(
             "g_output",
             "none",
@@ -293,6 +359,21 @@ pub struct GanConfig {
     /// they choose runs at `adam_g.lr` / `adam_d.lr`.
     #[serde(default)]
     pub fixes: GanFixes,
+    /// The MLPs' own widths when the networks differ (`g_hidden`/`g_layers`,
+    /// `d_hidden`/`d_layers`, as in PacGAN's 2D experiments); `None`: `hidden` for both.
+    #[serde(default)]
+    pub g_hidden: Option<Vec<usize>>,
+    #[serde(default)]
+    pub d_hidden: Option<Vec<usize>>,
+    /// Batch norm in the generator MLP's hidden layers (`g_batch_norm`).
+    #[serde(default)]
+    pub g_batch_norm: bool,
+    /// Maxout pieces of the discriminator MLP's hidden units (`d_activation = maxout`); 0: none.
+    #[serde(default)]
+    pub d_maxout: usize,
+    /// Both MLPs' initial weights N(0, init_std²) and biases 0 (`init_std`); 0: PyTorch's init.
+    #[serde(default)]
+    pub init_std: f64,
 }
 
 impl GanConfig {
@@ -315,12 +396,50 @@ impl GanConfig {
             },
         };
         let batch_size = params.usize("batch_size")?;
+        let hidden = vec![params.usize("hidden")?; params.usize("layers")?];
+        // `g_hidden`, `g_layers`, …: 0 (or undeclared, in plugins of their own) keeps `hidden`.
+        let own = |width: &str, depth: &str| -> Result<Option<Vec<usize>>> {
+            let get = |name: &str| match params.get(name) {
+                Some(_) => params.usize(name),
+                None => Ok(0),
+            };
+            let (w, l) = (get(width)?, get(depth)?);
+            Ok((w > 0 || l > 0).then(|| {
+                let w = if w > 0 {
+                    w
+                } else {
+                    hidden.first().copied().unwrap_or(1)
+                };
+                vec![w; if l > 0 { l } else { hidden.len() }]
+            }))
+        };
+        let d_maxout = match params.get("d_activation") {
+            Some(_) if params.str("d_activation")? == "maxout" => params.usize("maxout_pieces")?,
+            _ => 0,
+        };
+        let flag = |name: &str| match params.get(name) {
+            Some(_) => params.bool(name),
+            None => Ok(false),
+        };
+        let init_std = match params.get("init_std") {
+            Some(_) => params.f64("init_std")?,
+            None => 0.0,
+        };
         Ok(Self {
             data_shape: data_shape.to_vec(),
             latent_dim: params.usize("latent_dim")?,
-            hidden: vec![params.usize("hidden")?; params.usize("layers")?],
+            g_hidden: own("g_hidden", "g_layers")?,
+            d_hidden: own("d_hidden", "d_layers")?,
+            g_batch_norm: flag("g_batch_norm")?,
+            d_maxout,
+            init_std,
+            hidden,
             g_activation: act("g_activation")?,
-            d_activation: act("d_activation")?,
+            d_activation: if d_maxout > 0 {
+                Activation::Identity
+            } else {
+                act("d_activation")?
+            },
             g_output: act("g_output")?,
             spectral_norm,
             batch_size,
@@ -358,12 +477,15 @@ impl GanConfig {
     pub fn generator_mlp(&self) -> MlpConfig {
         MlpConfig {
             input: self.latent_dim,
-            hidden: self.hidden.clone(),
+            hidden: self.g_hidden.clone().unwrap_or_else(|| self.hidden.clone()),
             output: self.data_len(),
             activation: self.g_activation,
             output_activation: self.g_output,
             spectral_norm: false,
             minibatch_std: 0,
+            batch_norm: self.g_batch_norm,
+            maxout: 0,
+            init_std: self.init_std,
         }
     }
 
@@ -371,12 +493,15 @@ impl GanConfig {
     pub fn discriminator_mlp(&self) -> MlpConfig {
         MlpConfig {
             input: self.data_len() * self.fixes.pac,
-            hidden: self.hidden.clone(),
+            hidden: self.d_hidden.clone().unwrap_or_else(|| self.hidden.clone()),
             output: 1,
             activation: self.d_activation,
             output_activation: Activation::Identity,
             spectral_norm: self.spectral_norm,
             minibatch_std: self.fixes.minibatch_std,
+            batch_norm: false,
+            maxout: self.d_maxout,
+            init_std: self.init_std,
         }
     }
 

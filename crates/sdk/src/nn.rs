@@ -51,9 +51,10 @@ pub(crate) fn check_feature_layer(layer: usize, hidden: usize) -> Result<()> {
 }
 
 /// An elementwise activation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    #[default]
     Identity,
     Relu,
     /// With the given negative slope (0.2 in the GAN literature).
@@ -423,7 +424,11 @@ impl ModuleT for BatchNorm {
 
 /// An MLP: `input → hidden[0] → … → output`, `activation` after every hidden layer and
 /// `output_activation` after the last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A hidden layer computes, in order: its linear map (without bias under `batch_norm`, which
+/// would cancel it), batch norm, the maxout of each unit's pieces, `activation`. The options off
+/// (the default) leave the fused dense path and the parameters as they were.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MlpConfig {
     pub input: usize,
     pub hidden: Vec<usize>,
@@ -436,6 +441,18 @@ pub struct MlpConfig {
     /// (0: none; for discriminators).
     #[serde(default)]
     pub minibatch_std: usize,
+    /// Batch norm ([`BatchNorm`], `bn{i}`) before the activation of every hidden layer, whose
+    /// linear maps then have no bias (PacGAN's and VEEGAN's 2D generators).
+    #[serde(default)]
+    pub batch_norm: bool,
+    /// Maxout units (Goodfellow et al. 2013) of this many pieces in every hidden layer: the
+    /// layer computes `width × pieces` values and keeps each unit's largest (0 or 1: none).
+    #[serde(default)]
+    pub maxout: usize,
+    /// Initial weights N(0, init_std²) and biases 0 (PacGAN's 2D code: 0.02), instead of
+    /// PyTorch's default U(±1/√fan_in) for both (0). Not with `spectral_norm`.
+    #[serde(default)]
+    pub init_std: f64,
 }
 
 /// The minibatch standard deviation feature (Karras et al. 2018, ProGAN): rows are split into
@@ -489,29 +506,61 @@ impl ModuleT for Dense {
 /// A multi-layer perceptron; input of any rank is flattened to `(batch, features)`.
 pub struct Mlp {
     layers: Vec<Dense>,
+    /// One per hidden layer with [`MlpConfig::batch_norm`], else none.
+    norms: Vec<BatchNorm>,
     config: MlpConfig,
 }
 
 impl Mlp {
-    /// Builds the layers as `fc0`, `fc1`, … in `vars`, drawing initial values from `rng`.
+    /// Builds the layers as `fc0`, `fc1`, … (and `bn0`, … under batch norm) in `vars`, drawing
+    /// initial values from `rng`.
     pub fn new(config: &MlpConfig, vars: &Vars, rng: &mut SeededRng) -> Result<Self> {
+        if config.spectral_norm && config.init_std > 0.0 {
+            bail!("an MLP with spectral norm keeps its own initialization: set init_std to 0");
+        }
+        let pieces = config.maxout.max(1);
         let mut dims = vec![config.input];
         dims.extend(&config.hidden);
         dims.push(config.output);
         let last = dims.len() - 2;
         let mut layers = Vec::new();
+        let mut norms = Vec::new();
         for (i, pair) in dims.windows(2).enumerate() {
             let vs = vars.pp(&format!("fc{i}"));
+            let hidden = i < last;
             // The last layer also reads the minibatch standard deviation feature.
             let fan_in = pair[0] + usize::from(i == last && config.minibatch_std > 0);
+            let out = if hidden { pair[1] * pieces } else { pair[1] };
             layers.push(if config.spectral_norm {
-                Dense::Spectral(SnLinear::new(&vs, fan_in, pair[1], rng)?)
+                Dense::Spectral(SnLinear::new(&vs, fan_in, out, rng)?)
+            } else if config.init_std > 0.0 || (hidden && config.batch_norm) {
+                let dev = vars.device().clone();
+                let weight = if config.init_std > 0.0 {
+                    (rng.normal((out, fan_in), &dev)? * config.init_std)?
+                } else {
+                    crate::init::default_weight(rng, (out, fan_in), fan_in, &dev)?
+                };
+                let bias = if hidden && config.batch_norm {
+                    None
+                } else if config.init_std > 0.0 {
+                    Some(vs.param("bias", Tensor::zeros(out, DType::F32, &dev)?)?)
+                } else {
+                    Some(vs.param("bias", crate::init::default_bias(rng, out, fan_in, &dev)?)?)
+                };
+                Dense::Plain(Linear::new(vs.param("weight", weight)?, bias))
             } else {
-                Dense::Plain(linear(&vs, fan_in, pair[1], rng)?)
+                Dense::Plain(linear(&vs, fan_in, out, rng)?)
             });
+            if hidden && config.batch_norm {
+                norms.push(BatchNorm::new(
+                    &vars.pp(&format!("bn{i}")),
+                    pair[1] * pieces,
+                )?);
+            }
         }
         Ok(Self {
             layers,
+            norms,
             config: config.clone(),
         })
     }
@@ -547,6 +596,7 @@ impl Mlp {
         };
         let mut kept = None;
         let last = self.layers.len() - 1;
+        let plain_hidden = !self.config.batch_norm && self.config.maxout <= 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let act = if i == last {
                 if self.config.minibatch_std > 0 {
@@ -557,8 +607,19 @@ impl Mlp {
                 self.config.activation
             };
             x = match layer {
-                Dense::Plain(l) => l.forward_activated(&x, act)?,
-                Dense::Spectral(l) => act.forward(&l.forward_t(&x, train)?)?,
+                Dense::Plain(l) if i == last || plain_hidden => l.forward_activated(&x, act)?,
+                _ if i == last || plain_hidden => act.forward(&layer.forward_t(&x, train)?)?,
+                _ => {
+                    let mut y = layer.forward_t(&x, train)?;
+                    if let Some(norm) = self.norms.get(i) {
+                        y = norm.forward_t(&y, train)?;
+                    }
+                    if self.config.maxout > 1 {
+                        let (n, width) = (y.dim(0)?, self.config.hidden[i]);
+                        y = y.reshape((n, width, self.config.maxout))?.max(2)?;
+                    }
+                    act.forward(&y)?
+                }
             };
             if keep == Some(i + 1) {
                 kept = Some(x.clone());
@@ -603,6 +664,15 @@ impl Network for Mlp {
         }
         if c.minibatch_std > 0 {
             s += &format!(", minibatch std over {}", c.minibatch_std);
+        }
+        if c.batch_norm {
+            s += ", batch norm";
+        }
+        if c.maxout > 1 {
+            s += &format!(", maxout of {}", c.maxout);
+        }
+        if c.init_std > 0.0 {
+            s += &format!(", init N(0, {}²)", c.init_std);
         }
         s + ")"
     }

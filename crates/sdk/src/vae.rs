@@ -202,6 +202,7 @@ impl VaeTrainer {
             output_activation: Activation::Identity,
             spectral_norm: false,
             minibatch_std: 0,
+            ..Default::default()
         };
         let dec = MlpConfig {
             input: config.latent_dim,
@@ -211,6 +212,7 @@ impl VaeTrainer {
             output_activation: Activation::Identity,
             spectral_norm: false,
             minibatch_std: 0,
+            ..Default::default()
         };
         let enc_rng = &mut SeededRng::with_stream(seed, stream::D_INIT);
         let dec_rng = &mut SeededRng::with_stream(seed, stream::G_INIT);

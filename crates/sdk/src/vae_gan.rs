@@ -400,6 +400,7 @@ impl VaeGanTrainer {
             output_activation: Activation::Identity,
             spectral_norm: false,
             minibatch_std: 0,
+            ..Default::default()
         };
         let (encoder, decoder, discriminator): (
             Box<dyn Network>,

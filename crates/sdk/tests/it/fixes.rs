@@ -42,6 +42,7 @@ fn mlp_critic(seed: u64, input: usize, minibatch_std: usize) -> (Vars, Mlp) {
         output_activation: Activation::Identity,
         spectral_norm: false,
         minibatch_std,
+        ..Default::default()
     };
     let critic = Mlp::new(&cfg, &vars, &mut SeededRng::new(seed)).unwrap();
     (vars, critic)

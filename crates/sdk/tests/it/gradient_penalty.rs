@@ -32,6 +32,7 @@ fn mlp_critic_penalty_gradient_matches_finite_differences() {
         output_activation: Activation::Identity,
         spectral_norm: false,
         minibatch_std: 0,
+        ..Default::default()
     };
     let mut rng = SeededRng::new(11);
     let critic = Mlp::new(&cfg, &vars, &mut rng).unwrap();
@@ -65,6 +66,7 @@ fn spectral_norm_mlp_critic_penalty_gradient_matches_finite_differences() {
         output_activation: Activation::Identity,
         spectral_norm: true,
         minibatch_std: 0,
+        ..Default::default()
     };
     let mut rng = SeededRng::new(3);
     let critic = Mlp::new(&cfg, &vars, &mut rng).unwrap();

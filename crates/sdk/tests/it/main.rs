@@ -9,6 +9,7 @@ mod dcgan_trainers;
 mod fixes;
 mod gradient_penalty;
 mod losses;
+mod mlp_options;
 mod optimizers;
 mod spectral_norm;
 mod trainers;

@@ -21,6 +21,7 @@ fn mlp(input: usize, hidden: &[usize], output: usize, activation: Activation) ->
         output_activation: Activation::Identity,
         spectral_norm: false,
         minibatch_std: 0,
+        ..Default::default()
     }
 }
 
