@@ -299,3 +299,28 @@ pub fn statuses(db: &Path, sweep: &str) -> Vec<(String, ganbench_store::Status, 
     runs.sort_by(|a, b| a.0.cmp(&b.0));
     runs
 }
+
+/// The built-in plugins' declarations, as `ganbench` registers them (checked against the
+/// manifest's list, `builtin_plugins`).
+pub fn builtin_registry() -> ganbench_plugin_api::Registry {
+    let mut registry = ganbench_plugin_api::Registry::new(ganbench_sdk::BUILD_ID);
+    for decl in [
+        ganbench_gan::declaration(),
+        ganbench_wgan_gp::declaration(),
+        ganbench_sngan::declaration(),
+        ganbench_vae::declaration(),
+        ganbench_wgan::declaration(),
+        ganbench_vae_gan::declaration(),
+    ] {
+        registry.add_builtin(decl).unwrap();
+    }
+    let mut names = registry.names();
+    let mut listed = builtin_plugins();
+    names.sort();
+    listed.sort();
+    assert_eq!(
+        names, listed,
+        "a built-in plugin is missing from this test's list"
+    );
+    registry
+}

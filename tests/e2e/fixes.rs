@@ -153,34 +153,9 @@ fn fix_settings_that_cannot_work_are_refused_naming_the_parameter() {
     }
 }
 
-/// The built-in plugins' declarations, as `ganbench` registers them (checked against the
-/// manifest's list, `builtin_plugins`).
-fn builtins() -> ganbench_plugin_api::Registry {
-    let mut registry = ganbench_plugin_api::Registry::new(ganbench_sdk::BUILD_ID);
-    for decl in [
-        ganbench_gan::declaration(),
-        ganbench_wgan_gp::declaration(),
-        ganbench_sngan::declaration(),
-        ganbench_vae::declaration(),
-        ganbench_wgan::declaration(),
-        ganbench_vae_gan::declaration(),
-    ] {
-        registry.add_builtin(decl).unwrap();
-    }
-    let mut names = registry.names();
-    let mut listed = builtin_plugins();
-    names.sort();
-    listed.sort();
-    assert_eq!(
-        names, listed,
-        "a built-in plugin is missing from this test's list"
-    );
-    registry
-}
-
 #[test]
 fn the_fix_sweeps_validate_and_compare_every_fix() {
-    let registry = builtins();
+    let registry = builtin_registry();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
     let mut used = std::collections::BTreeSet::new();
     for (file, trials) in [

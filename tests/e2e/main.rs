@@ -23,6 +23,7 @@ mod metrics_inputs;
 mod output;
 mod plugins;
 mod report;
+mod reproductions;
 mod serve;
 mod sweep;
 mod vae_gan;
