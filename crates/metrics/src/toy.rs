@@ -41,15 +41,26 @@ pub struct ModeMetrics {
     /// KL(p ‖ uniform) in nats, p the histogram of the finite samples over their nearest centres.
     /// NaN when no sample is finite (there is no histogram).
     pub reverse_kl: f64,
+    /// KL(q ‖ uniform) in nats, q the histogram of the high-quality samples only over their
+    /// centres: the reading of PacGAN's Table 1 that its code supports (it logs the entropy of
+    /// this histogram; docs/reproductions.md). NaN when no sample is high quality.
+    #[serde(default = "f64_nan")]
+    pub reverse_kl_hq: f64,
+}
+
+fn f64_nan() -> f64 {
+    f64::NAN
 }
 
 impl ModeMetrics {
-    /// The metrics as named values for logging: `modes`, `high_quality`, `reverse_kl`.
-    pub fn named(&self) -> [(&'static str, f64); 3] {
+    /// The metrics as named values for logging: `modes`, `high_quality`, `reverse_kl`,
+    /// `reverse_kl_hq`.
+    pub fn named(&self) -> [(&'static str, f64); 4] {
         [
             ("modes", self.modes as f64),
             ("high_quality", self.high_quality),
             ("reverse_kl", self.reverse_kl),
+            ("reverse_kl_hq", self.reverse_kl_hq),
         ]
     }
 }
@@ -77,7 +88,8 @@ pub fn nearest_centre(point: [f64; 2], centres: &[[f64; 2]]) -> Option<(usize, f
 /// Definitions (design.md, "Metrics"): a sample is high quality when its distance to its nearest
 /// centre is ≤ 3·std; `modes` counts the centres that are nearest to at least one high-quality
 /// sample; `high_quality` is the share of high-quality samples; `reverse_kl` is Σ p_i ln(p_i·K)
-/// over modes with p_i > 0, p_i = count_i / n the histogram of all samples over nearest centres.
+/// over modes with p_i > 0, p_i = count_i / n the histogram of all samples over nearest centres;
+/// `reverse_kl_hq` is the same sum over the histogram of the high-quality samples only.
 ///
 /// Non-finite samples (a diverging generator emits NaN) are scored rather than rejected, so a
 /// diverging run still gets numbers: they count in `high_quality`'s denominator as not high
@@ -133,41 +145,45 @@ fn evaluate(
     }
 
     let radius = 3.0 * std;
-    // One allocation: per mode, the histogram count and whether a high-quality sample landed there.
-    let mut per_mode = vec![(0usize, false); centres.len()];
-    let (mut finite, mut high_quality) = (0usize, 0usize);
+    // One allocation: per mode, the histogram counts of all finite and of high-quality samples.
+    let mut per_mode = vec![(0usize, 0usize); centres.len()];
+    let mut high_quality = 0usize;
     for p in points {
         let Some((k, dist)) = nearest_centre(p, centres) else {
             continue;
         };
-        finite += 1;
         per_mode[k].0 += 1;
         if dist <= radius {
             high_quality += 1;
-            per_mode[k].1 = true;
+            per_mode[k].1 += 1;
         }
     }
 
-    let k = centres.len() as f64;
-    let reverse_kl = if finite == 0 {
-        f64::NAN
-    } else {
-        let total = finite as f64;
-        let kl: f64 = per_mode
-            .iter()
-            .filter(|(count, _)| *count > 0)
-            // p·ln(p·K) with p·K = count·K/n: count·K is an exact integer, so a uniform histogram
-            // gives ln(1) = 0 exactly.
-            .map(|&(count, _)| count as f64 / total * (count as f64 * k / total).ln())
-            .sum();
-        // KL ≥ 0; rounding can leave a tiny negative sum that would look odd in a report.
-        kl.max(0.0)
-    };
-
+    let all: Vec<usize> = per_mode.iter().map(|m| m.0).collect();
+    let hq: Vec<usize> = per_mode.iter().map(|m| m.1).collect();
     Ok(ModeMetrics {
-        modes: per_mode.iter().filter(|(_, hq)| *hq).count(),
+        modes: hq.iter().filter(|&&count| count > 0).count(),
         total_modes: centres.len(),
         high_quality: high_quality as f64 / n as f64,
-        reverse_kl,
+        reverse_kl: kl_to_uniform(&all),
+        reverse_kl_hq: kl_to_uniform(&hq),
     })
+}
+
+/// KL(p ‖ uniform) in nats of the histogram `counts` (one bin per mode); NaN when it is empty.
+fn kl_to_uniform(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return f64::NAN;
+    }
+    let (total, k) = (total as f64, counts.len() as f64);
+    let kl: f64 = counts
+        .iter()
+        .filter(|&&count| count > 0)
+        // p·ln(p·K) with p·K = count·K/n: count·K is an exact integer, so a uniform histogram
+        // gives ln(1) = 0 exactly.
+        .map(|&count| count as f64 / total * (count as f64 * k / total).ln())
+        .sum();
+    // KL ≥ 0; rounding can leave a tiny negative sum that would look odd in a report.
+    kl.max(0.0)
 }

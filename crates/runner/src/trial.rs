@@ -546,9 +546,11 @@ mod tests {
                     "modes",
                     "high_quality",
                     "reverse_kl",
+                    "reverse_kl_hq",
                     "modes_ema",
                     "high_quality_ema",
-                    "reverse_kl_ema"
+                    "reverse_kl_ema",
+                    "reverse_kl_hq_ema"
                 ],
                 "step {step}"
             );

@@ -89,6 +89,7 @@ pub const KNOWN_METRICS: &[KnownMetric] = &[
     known("modes", H, MetricData::Toy),
     known("high_quality", H, MetricData::Toy),
     known("reverse_kl", L, MetricData::Toy),
+    known("reverse_kl_hq", L, MetricData::Toy),
     known("fid", L, MetricData::Images),
     known("kid_mean", L, MetricData::Images),
     known("kid", L, MetricData::Images),

@@ -238,9 +238,56 @@ fn named_values_for_logging() {
         total_modes: 8,
         high_quality: 0.9,
         reverse_kl: 0.25,
+        reverse_kl_hq: 0.125,
     };
     assert_eq!(
         m.named(),
-        [("modes", 7.0), ("high_quality", 0.9), ("reverse_kl", 0.25)]
+        [
+            ("modes", 7.0),
+            ("high_quality", 0.9),
+            ("reverse_kl", 0.25),
+            ("reverse_kl_hq", 0.125)
+        ]
     );
+}
+
+#[test]
+fn reverse_kl_hq_counts_only_high_quality_samples() {
+    // Four modes, σ 0.1 (high quality within 0.3). Two samples on mode 0, one on mode 1, one 1.0
+    // from mode 1 (not high quality), one NaN.
+    let centres = [[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]];
+    let samples = [
+        [0.0, 0.0],
+        [0.1, 0.0],
+        [10.0, 0.0],
+        [11.0, 0.0],
+        [f64::NAN, 0.0],
+    ];
+    let m = mode_metrics(&samples, &centres, 0.1).unwrap();
+    // All finite samples: (2, 2, 0, 0)/4 → 2 · ½ ln(½ · 4) = ln 2.
+    assert!((m.reverse_kl - 2f64.ln()).abs() < 1e-15, "{}", m.reverse_kl);
+    // High-quality samples only: (2, 1, 0, 0)/3 → ⅔ ln(8/3) + ⅓ ln(4/3).
+    let want = 2.0 / 3.0 * (8.0f64 / 3.0).ln() + 1.0 / 3.0 * (4.0f64 / 3.0).ln();
+    assert!(
+        (m.reverse_kl_hq - want).abs() < 1e-15,
+        "{} vs {want}",
+        m.reverse_kl_hq
+    );
+    assert_eq!((m.modes, m.high_quality), (2, 0.6));
+    // Uniform over high-quality samples: exactly 0, whatever the others do.
+    let even = [
+        [0.0, 0.0],
+        [10.0, 0.0],
+        [0.0, 10.0],
+        [10.0, 10.0],
+        [5.0, 5.0],
+    ];
+    assert_eq!(
+        mode_metrics(&even, &centres, 0.1).unwrap().reverse_kl_hq,
+        0.0
+    );
+    // No high-quality sample: no histogram, NaN (not a perfect 0).
+    let far = [[5.0, 5.0], [3.0, 3.0]];
+    let m = mode_metrics(&far, &centres, 0.1).unwrap();
+    assert!(m.reverse_kl_hq.is_nan() && m.reverse_kl.is_finite());
 }
