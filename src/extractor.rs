@@ -14,18 +14,12 @@ use ganbench_features::{
     load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, TrainConfig, TrainingData,
 };
 use ganbench_metrics::FeatureExtractor;
+use ganbench_runner::plan::FeatureWeights;
 use ganbench_sdk::candle::Device;
-
-/// A prepared extractor: its weights file, and one line that says what it is, for the runs'
-/// events (and so for reports).
-pub struct Prepared {
-    pub path: PathBuf,
-    pub description: String,
-}
 
 /// The extractor's weights for `images`, trained now if the cache under `cache_dir` has none.
 /// Says on stderr what it did (training takes a while; a reused file is worth knowing about).
-pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<Prepared> {
+pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<FeatureWeights> {
     let shape = InputShape::from_dims(&images.image_shape())?;
     let (train_pixels, held_pixels) = (images.train().all_f32(), images.held_out().all_f32());
     let name = ganbench_data::Dataset::name(images);
@@ -76,7 +70,7 @@ pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<Prepared> {
         images.held_out().len(),
         path.display()
     );
-    Ok(Prepared { path, description })
+    Ok(FeatureWeights { path, description })
 }
 
 /// Loads prepared weights for images of `shape` (C, H, W) as the runner's extractor.

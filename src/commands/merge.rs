@@ -41,10 +41,7 @@ struct Summary<'a> {
 }
 
 pub fn run(db: &Path, args: Args) -> Result<ExitCode> {
-    let (name, version) = match args.sweep.rsplit_once('@') {
-        Some((n, v)) if v.parse::<u32>().is_ok() => (n, v.parse::<u32>().ok()),
-        _ => (args.sweep.as_str(), None),
-    };
+    let (name, version) = super::sweep_ref(&args.sweep);
     let folder = match version {
         Some(v) => Some(RunFolder::new(db, name, v)).filter(|f| f.root().exists()),
         None => RunFolder::latest(db, name),

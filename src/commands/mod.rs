@@ -186,18 +186,24 @@ pub fn target_name(
     })
 }
 
+/// `NAME` or `NAME@VERSION` as the commands take a sweep: the name and the version, if one is
+/// given (a name ending in `@` and something that is not a number is all name).
+pub fn sweep_ref(text: &str) -> (&str, Option<u32>) {
+    match text.rsplit_once('@') {
+        Some((name, v)) => match v.parse::<u32>() {
+            Ok(v) => (name, Some(v)),
+            Err(_) => (text, None),
+        },
+        None => (text, None),
+    }
+}
+
 /// Finds a sweep by `NAME` (newest version) or `NAME@VERSION`.
 pub fn find_sweep(
     store: &ganbench_store::Store,
     text: &str,
 ) -> anyhow::Result<ganbench_store::SweepRecord> {
-    let (name, version) = match text.rsplit_once('@') {
-        Some((n, v)) => match v.parse::<u32>() {
-            Ok(v) => (n, Some(v)),
-            Err(_) => (text, None),
-        },
-        None => (text, None),
-    };
+    let (name, version) = sweep_ref(text);
     match store.find_sweep(name, version)? {
         Some(s) => Ok(s),
         None => {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ganbench_plugin_api::Device;
 use ganbench_plugin_api::Metrics;
-use ganbench_runner::plan::{plan_sweep, FeatureWeights, PlanOptions, SweepPlan, TaskShare};
+use ganbench_runner::plan::{plan_sweep, PlanOptions, SweepPlan, TaskShare};
 use ganbench_runner::sweep::{self, PlannedTrial, Slots, SweepObserver, SweepReport};
 use ganbench_spec::{Sweep, Trial};
 use ganbench_store::{Registration, Status, Store, StoreError};
@@ -112,25 +112,22 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
     let data_shape = dataset.sample_shape();
     // Image metrics need the evaluation feature network: found or trained once, here.
     let features = match dataset.as_images() {
-        Some(images) => {
-            let prepared = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
-            Some(FeatureWeights {
-                path: prepared.path,
-                description: prepared.description,
-            })
-        }
+        Some(images) => Some(crate::extractor::prepare(
+            images,
+            &crate::extractor::cache_dir(db),
+        )?),
         None => None,
     };
     drop(dataset);
 
     let store = Store::open(db).map_err(bad_input)?;
-    let host = ganbench_store::host_name();
     let orphans = if args.task.is_some() {
         // A task's shard has one writer, the task: a run left running there is from an earlier
         // instance of it (killed, requeued), perhaps on another node whose pids mean nothing here.
         store.mark_all_running_interrupted()?
     } else {
-        store.mark_orphans_interrupted(&host, ganbench_store::pid_is_alive)?
+        store
+            .mark_orphans_interrupted(&ganbench_store::host_name(), ganbench_store::pid_is_alive)?
     };
     let registration = register(&store, &spec, args.new_version)?;
     let version = registration.version();

@@ -234,12 +234,9 @@ fn version_for(db: &Path, name: &str, hash: &str) -> Result<u32> {
 
 /// The run folder and submission of `NAME` or `NAME@VERSION`.
 fn find_submission(db: &Path, text: &str) -> Result<(RunFolder, Submission)> {
-    let db = absolute(db)?;
-    let folder = match text.rsplit_once('@') {
-        Some((name, v)) if v.parse::<u32>().is_ok() => {
-            Some(RunFolder::new(&db, name, v.parse().unwrap_or_default()))
-        }
-        _ => RunFolder::latest(&db, text),
+    let folder = match super::sweep_ref(text) {
+        (name, Some(version)) => Some(RunFolder::new(db, name, version)),
+        (name, None) => RunFolder::latest(db, name),
     };
     let Some(folder) = folder else {
         return Err(bad_input(anyhow::anyhow!(
@@ -251,13 +248,48 @@ fn find_submission(db: &Path, text: &str) -> Result<(RunFolder, Submission)> {
     Ok((folder, submission))
 }
 
+/// Where a task of the array stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum TaskStatus {
+    /// Running (squeue: RUNNING or COMPLETING).
+    #[serde(rename = "running")]
+    Running,
+    /// In the queue, waiting (squeue: any other state).
+    #[serde(rename = "queued")]
+    Queued,
+    /// Not in the queue, every trial of its share ended.
+    #[serde(rename = "done")]
+    Done,
+    /// Not in the queue, its shard unfinished: `ganbench slurm resubmit`.
+    #[serde(rename = "incomplete")]
+    Incomplete,
+    /// Not in the queue, no shard.
+    #[serde(rename = "not started")]
+    NotStarted,
+}
+
+impl TaskStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Queued => "queued",
+            Self::Done => "done",
+            Self::Incomplete => "incomplete",
+            Self::NotStarted => "not started",
+        }
+    }
+
+    /// Neither done nor queued: what `resubmit` submits again.
+    fn needs_resubmission(self) -> bool {
+        matches!(self, Self::Incomplete | Self::NotStarted)
+    }
+}
+
 /// One task of the array: what the queue and its shard say.
 #[derive(Debug, Serialize)]
 struct TaskRow {
     task: usize,
-    /// `queued`, `running` (from squeue), `done` (every trial of its share ended), `incomplete`
-    /// (neither queued nor done: `ganbench slurm resubmit`), `not started`.
-    state: String,
+    state: TaskStatus,
     /// Why Slurm holds it, when it waits.
     reason: Option<String>,
     trials: usize,
@@ -270,7 +302,8 @@ struct TaskRow {
     total_steps: u64,
 }
 
-/// Task `task`'s trials as its shard holds them (`state` left empty: the queue decides it).
+/// Task `task`'s trials as its shard holds them (`state` from the shard alone: [`task_rows`]
+/// asks the queue).
 fn shard_row(folder: &RunFolder, submission: &Submission, task: usize) -> Result<TaskRow> {
     let share = TaskShare {
         index: task,
@@ -280,7 +313,7 @@ fn shard_row(folder: &RunFolder, submission: &Submission, task: usize) -> Result
     .len();
     let mut row = TaskRow {
         task,
-        state: String::new(),
+        state: TaskStatus::NotStarted,
         reason: None,
         trials: share,
         ended: 0,
@@ -294,6 +327,7 @@ fn shard_row(folder: &RunFolder, submission: &Submission, task: usize) -> Result
     if !shard.exists() {
         return Ok(row);
     }
+    row.state = TaskStatus::Incomplete;
     let store = Store::open_read_only(&shard)
         .with_context(|| format!("reading task {task}'s shard {}", shard.display()))?;
     if let Some(sweep) = store.find_sweep(&submission.sweep, None)? {
@@ -309,23 +343,22 @@ fn shard_row(folder: &RunFolder, submission: &Submission, task: usize) -> Result
             row.ended += 1;
         }
     }
+    if row.ended >= row.trials {
+        row.state = TaskStatus::Done;
+    }
     Ok(row)
 }
 
 fn task_rows(folder: &RunFolder, submission: &Submission) -> Result<Vec<TaskRow>> {
-    let mut jobs = submission.array_jobs.clone();
-    jobs.dedup();
-    let queue: Vec<TaskState> = queue_states(&jobs).map_err(bad_input)?;
+    let queue: Vec<TaskState> = queue_states(&submission.array_jobs).map_err(bad_input)?;
     let mut rows = Vec::new();
     for task in 0..submission.tasks {
         let mut row = shard_row(folder, submission, task)?;
         let queued = queue.iter().find(|q| q.task == Some(task));
         row.state = match queued {
-            Some(q) if q.state == "RUNNING" || q.state == "COMPLETING" => "running".into(),
-            Some(_) => "queued".into(),
-            None if row.ended >= row.trials => "done".into(),
-            None if folder.shard(task).exists() => "incomplete".into(),
-            None => "not started".into(),
+            Some(q) if q.state == "RUNNING" || q.state == "COMPLETING" => TaskStatus::Running,
+            Some(_) => TaskStatus::Queued,
+            None => row.state,
         };
         row.reason = queued
             .filter(|q| q.state != "RUNNING" && q.reason != "None")
@@ -338,14 +371,14 @@ fn task_rows(folder: &RunFolder, submission: &Submission) -> Result<Vec<TaskRow>
 /// For `ganbench ls`: a line on the Slurm submission of `name@version`, if it has one, from its
 /// shards alone (no `squeue`: `ls` must work off the cluster too).
 pub(super) fn ls_line(db: &Path, name: &str, version: u32) -> Option<String> {
-    let folder = RunFolder::new(&absolute(db).ok()?, name, version);
+    let folder = RunFolder::new(db, name, version);
     let submission = folder.load().ok()?;
     let rows: Vec<TaskRow> = (0..submission.tasks)
         .map(|task| shard_row(&folder, &submission, task))
         .collect::<Result<_>>()
         .ok()?;
     let ended: usize = rows.iter().map(|r| r.ended).sum();
-    let done = rows.iter().filter(|r| r.ended >= r.trials).count();
+    let done = rows.iter().filter(|r| r.state == TaskStatus::Done).count();
     Some(format!(
         "slurm: {name}@{version}: {done} of {} tasks done, {ended} of {} trials ended in the shards (`ganbench slurm status {name}`; `ganbench merge {name}` brings them here)",
         submission.tasks, submission.trials
@@ -392,7 +425,7 @@ fn status(db: &Path, args: StatusArgs) -> Result<ExitCode> {
         outln!(
             "{:>5}  {:<11} {:>6} {:>5} {:>8} {:>6}  {:>7}  {}",
             r.task,
-            r.state,
+            r.state.as_str(),
             r.trials,
             r.ended,
             r.diverged,
@@ -401,25 +434,26 @@ fn status(db: &Path, args: StatusArgs) -> Result<ExitCode> {
             r.reason.as_deref().unwrap_or("")
         )?;
     }
-    let count = |state: &str| rows.iter().filter(|r| r.state == state).count();
+    let count = |state: TaskStatus| rows.iter().filter(|r| r.state == state).count();
     outln!(
         "{}@{}: {} tasks: {} done, {} running, {} queued, {} incomplete, {} not started; merge job \
          {}",
         submission.sweep,
         submission.version,
         rows.len(),
-        count("done"),
-        count("running"),
-        count("queued"),
-        count("incomplete"),
-        count("not started"),
+        count(TaskStatus::Done),
+        count(TaskStatus::Running),
+        count(TaskStatus::Queued),
+        count(TaskStatus::Incomplete),
+        count(TaskStatus::NotStarted),
         if merge_queued {
             "waiting"
         } else {
             "not queued (ended, or never submitted)"
         }
     )?;
-    if count("incomplete") + count("not started") > 0 && count("running") + count("queued") == 0 {
+    let waiting = rows.iter().filter(|r| r.state.needs_resubmission()).count();
+    if waiting > 0 && count(TaskStatus::Running) + count(TaskStatus::Queued) == 0 {
         outln!("next: ganbench slurm resubmit {}", submission.sweep)?;
     } else {
         outln!("merge now: ganbench merge {}", submission.sweep)?;
@@ -432,7 +466,7 @@ fn resubmit(db: &Path, args: ResubmitArgs) -> Result<ExitCode> {
     let rows = task_rows(&folder, &submission)?;
     let pending: Vec<usize> = rows
         .iter()
-        .filter(|r| r.state == "incomplete" || r.state == "not started")
+        .filter(|r| r.state.needs_resubmission())
         .map(|r| r.task)
         .collect();
     if pending.is_empty() {

@@ -396,22 +396,17 @@ impl GanConfig {
             },
         };
         let batch_size = params.usize("batch_size")?;
-        let hidden = vec![params.usize("hidden")?; params.usize("layers")?];
-        // `g_hidden`, `g_layers`, …: 0 (or undeclared, in plugins of their own) keeps `hidden`.
-        let own = |width: &str, depth: &str| -> Result<Option<Vec<usize>>> {
+        let (width, depth) = (params.usize("hidden")?, params.usize("layers")?);
+        // `g_hidden`, `g_layers`, …: 0 (or undeclared, in plugins of their own) keeps `hidden`
+        // and `layers`.
+        let own = |width_param: &str, depth_param: &str| -> Result<Option<Vec<usize>>> {
             let get = |name: &str| match params.get(name) {
                 Some(_) => params.usize(name),
                 None => Ok(0),
             };
-            let (w, l) = (get(width)?, get(depth)?);
-            Ok((w > 0 || l > 0).then(|| {
-                let w = if w > 0 {
-                    w
-                } else {
-                    hidden.first().copied().unwrap_or(1)
-                };
-                vec![w; if l > 0 { l } else { hidden.len() }]
-            }))
+            let (w, l) = (get(width_param)?, get(depth_param)?);
+            Ok((w > 0 || l > 0)
+                .then(|| vec![if w > 0 { w } else { width }; if l > 0 { l } else { depth }]))
         };
         let d_maxout = match params.get("d_activation") {
             Some(_) if params.str("d_activation")? == "maxout" => params.usize("maxout_pieces")?,
@@ -433,7 +428,7 @@ impl GanConfig {
             g_batch_norm: flag("g_batch_norm")?,
             d_maxout,
             init_std,
-            hidden,
+            hidden: vec![width; depth],
             g_activation: act("g_activation")?,
             d_activation: if d_maxout > 0 {
                 Activation::Identity

@@ -606,9 +606,12 @@ impl Mlp {
             } else {
                 self.config.activation
             };
+            // The output layer, and hidden layers without batch norm or maxout, run as they did
+            // before those options (fused for plain layers).
+            let fused = i == last || plain_hidden;
             x = match layer {
-                Dense::Plain(l) if i == last || plain_hidden => l.forward_activated(&x, act)?,
-                _ if i == last || plain_hidden => act.forward(&layer.forward_t(&x, train)?)?,
+                Dense::Plain(l) if fused => l.forward_activated(&x, act)?,
+                _ if fused => act.forward(&layer.forward_t(&x, train)?)?,
                 _ => {
                     let mut y = layer.forward_t(&x, train)?;
                     if let Some(norm) = self.norms.get(i) {

@@ -87,6 +87,18 @@ fn path(p: &Path) -> String {
     quote(&p.to_string_lossy())
 }
 
+impl ArrayJob<'_> {
+    /// The ganbench binary with its `--plugin-dir`s, quoted: how both scripts call it.
+    fn ganbench(&self) -> Vec<String> {
+        let mut words = vec![path(self.exe)];
+        for dir in self.plugin_dirs {
+            words.push("--plugin-dir".into());
+            words.push(path(dir));
+        }
+        words
+    }
+}
+
 /// The array's sbatch script for `tasks`.
 ///
 /// Each task runs its share with `exec`-free supervision: the script waits on ganbench so that
@@ -134,11 +146,7 @@ pub fn array_script(job: &ArrayJob<'_>, tasks: &TaskList) -> String {
     for arg in &r.sbatch_args {
         directive(quote(arg));
     }
-    let mut command = vec![path(job.exe)];
-    for dir in job.plugin_dirs {
-        command.push("--plugin-dir".into());
-        command.push(path(dir));
-    }
+    let mut command = job.ganbench();
     command.extend([
         "run".into(),
         path(job.sweep_file),
@@ -195,12 +203,7 @@ exit "$rc"
 /// main database, then the report. `ganbench merge` is idempotent, so a resubmission's merge job
 /// merges everything again without harm.
 pub fn merge_script(job: &ArrayJob<'_>, db: &Path) -> String {
-    let mut exe = vec![path(job.exe)];
-    for dir in job.plugin_dirs {
-        exe.push("--plugin-dir".into());
-        exe.push(path(dir));
-    }
-    let exe = exe.join(" ");
+    let exe = job.ganbench().join(" ");
     let sweep = quote(job.sweep);
     format!(
         r#"#!/bin/bash

@@ -371,11 +371,7 @@ fn main_versions_are_matched_by_hash_and_its_queued_runs_are_filled_in() {
 #[test]
 fn a_shard_merged_while_training_and_again_when_done_ends_as_its_final_content() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shard.db");
-    let shard = Store::open(&path).unwrap();
-    let sweep = shard.register_sweep(SWEEP, SPEC, HASH).unwrap().id();
-    let run = shard.ensure_run(sweep, &new_run("t0", 0)).unwrap().id;
-    shard.claim_run(run, 4242, "node-7", None).unwrap();
+    let (path, shard, run) = shard_training_one_run(dir.path());
     let writer = shard.writer().unwrap();
     log(&writer, run, &["d_loss", "g_loss"], 1..=40);
     writer.flush().unwrap();
@@ -433,6 +429,16 @@ fn a_shard_merged_while_training_and_again_when_done_ends_as_its_final_content()
     assert_eq!(dump(main.connection()), once);
 }
 
+/// `DIR/shard.db` with the sweep and one run `t0` claimed by a task on "node-7".
+fn shard_training_one_run(dir: &Path) -> (PathBuf, Store, RunId) {
+    let path = dir.join("shard.db");
+    let shard = Store::open(&path).unwrap();
+    let sweep = shard.register_sweep(SWEEP, SPEC, HASH).unwrap().id();
+    let run = shard.ensure_run(sweep, &new_run("t0", 0)).unwrap().id;
+    shard.claim_run(run, 4242, "node-7", None).unwrap();
+    (path, shard, run)
+}
+
 fn r_sweep(main: &Store) -> SweepId {
     main.find_sweep(SWEEP, None).unwrap().unwrap().id
 }
@@ -440,11 +446,7 @@ fn r_sweep(main: &Store) -> SweepId {
 #[test]
 fn a_merge_reads_one_snapshot_of_a_shard_being_written() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shard.db");
-    let shard = Store::open(&path).unwrap();
-    let sweep = shard.register_sweep(SWEEP, SPEC, HASH).unwrap().id();
-    let run = shard.ensure_run(sweep, &new_run("t0", 0)).unwrap().id;
-    shard.claim_run(run, 4242, "node-7", None).unwrap();
+    let (path, shard, run) = shard_training_one_run(dir.path());
     let main = Store::open(dir.path().join("main.db")).unwrap();
     let writer = shard.writer().unwrap();
     let trainer = {
