@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ganbench_data::ImageDataset;
+use ganbench_data::{DataSource, ImageDataset};
 use ganbench_features::{
-    load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, TrainConfig, TrainingData,
+    load_or_train, CacheOutcome, CnnExtractor, InputShape, LabeledImages, PerChannel, TrainConfig,
+    TrainingData,
 };
 use ganbench_metrics::FeatureExtractor;
 use ganbench_runner::plan::FeatureWeights;
@@ -19,7 +20,13 @@ use ganbench_sdk::candle::Device;
 
 /// The extractor's weights for `images`, trained now if the cache under `cache_dir` has none.
 /// Says on stderr what it did (training takes a while; a reused file is worth knowing about).
+/// For Stacked MNIST the network learns the single digits (the same cache file as those digits'
+/// own `Idx` dataset) and [`load`] applies it to each channel.
 pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<FeatureWeights> {
+    let (images, per_channel) = match images.stacked_digits() {
+        Some(digits) => (digits, true),
+        None => (images, false),
+    };
     let shape = InputShape::from_dims(&images.image_shape())?;
     let (train_pixels, held_pixels) = (images.train().all_f32(), images.held_out().all_f32());
     let name = ganbench_data::Dataset::name(images);
@@ -65,17 +72,30 @@ pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<FeatureWeights
         ),
     }
     let description = format!(
-        "{}, held-out accuracy {accuracy} on {} images ({})",
+        "{}{}, held-out accuracy {accuracy} on {} images ({})",
         extractor.name(),
+        if per_channel {
+            " applied to each channel"
+        } else {
+            ""
+        },
         images.held_out().len(),
         path.display()
     );
     Ok(FeatureWeights { path, description })
 }
 
-/// Loads prepared weights for images of `shape` (C, H, W) as the runner's extractor.
-pub fn load(path: &Path, shape: &[usize]) -> Result<Arc<dyn FeatureExtractor>> {
-    let shape = InputShape::from_dims(shape)?;
+/// Loads prepared weights for `data`'s images (of `shape`: C, H, W) as the runner's extractor:
+/// for Stacked MNIST, the digits' network applied to each channel ([`PerChannel`]).
+pub fn load(path: &Path, data: &DataSource, shape: &[usize]) -> Result<Arc<dyn FeatureExtractor>> {
+    let mut shape = InputShape::from_dims(shape)?;
+    if matches!(data, DataSource::Images(spec) if spec.stacked_digits().is_some()) {
+        let channels = shape.channels;
+        shape.channels = 1;
+        let net = CnnExtractor::load(path, shape, &Device::Cpu)
+            .with_context(|| format!("loading the feature extractor {}", path.display()))?;
+        return Ok(Arc::new(PerChannel::new(net, channels)?));
+    }
     let extractor = CnnExtractor::load(path, shape, &Device::Cpu)
         .with_context(|| format!("loading the feature extractor {}", path.display()))?;
     Ok(Arc::new(extractor))

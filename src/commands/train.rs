@@ -64,7 +64,8 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
         .params_from_assignments(&args.set)
         .map_err(bad_input)?;
     ganbench_sdk::check_device(args.device).map_err(bad_input)?;
-    let dataset = ganbench_data::open(&args.data).map_err(bad_input)?;
+    let source: ganbench_data::DataSource = args.data.parse().map_err(bad_input)?;
+    let dataset = source.open().map_err(bad_input)?;
     let total_modes = dataset.as_toy().map_or(0, |t| t.centres().len());
     let data_name = dataset.name();
     // Image metrics need the evaluation feature network, cached beside the database.
@@ -73,6 +74,7 @@ pub fn run(plugin_dirs: &[PathBuf], db: &Path, args: Args) -> Result<ExitCode> {
             let prepared = crate::extractor::prepare(images, &crate::extractor::cache_dir(db))?;
             Some(crate::extractor::load(
                 &prepared.path,
+                &source,
                 &dataset.sample_shape(),
             )?)
         }

@@ -38,36 +38,28 @@ pub fn run(plugin_dirs: &[PathBuf], _args: Args) -> Result<ExitCode> {
     });
 
     let mut out = std::io::stdout().lock();
-    let plugin = match crate::registry::load(plugin_dirs).and_then(|mut r| Ok(r.get(&task.plugin)?))
-    {
-        Ok(p) => p,
+    // The plugin and the prepared extractor (see `crate::extractor`; loading it is quick). A
+    // failure is the trial's, reported to the parent as such.
+    let prepared = crate::registry::load(plugin_dirs)
+        .and_then(|mut r| Ok(r.get(&task.plugin)?))
+        .and_then(|plugin| {
+            let features = match &task.extractor {
+                Some(path) => Some(crate::extractor::load(
+                    path,
+                    &task.data,
+                    &task.plan.config.data_shape,
+                )?),
+                None => None,
+            };
+            Ok((plugin, features))
+        });
+    let (plugin, features) = match prepared {
+        Ok(prepared) => prepared,
         Err(e) => {
-            writeln!(
-                out,
-                "{}",
-                WorkerMessage::Failed {
-                    message: format!("{e:#}")
-                }
-            )?;
+            let message = format!("{e:#}");
+            writeln!(out, "{}", WorkerMessage::Failed { message })?;
             return Ok(ExitCode::SUCCESS);
         }
-    };
-    // The parent prepared the extractor (see `crate::extractor`); loading it is quick.
-    let features = match &task.extractor {
-        Some(path) => match crate::extractor::load(path, &task.plan.config.data_shape) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                writeln!(
-                    out,
-                    "{}",
-                    WorkerMessage::Failed {
-                        message: format!("{e:#}")
-                    }
-                )?;
-                return Ok(ExitCode::SUCCESS);
-            }
-        },
-        None => None,
     };
     ganbench_runner::worker::serve(&plugin, &task, features.as_deref(), &mut out, &stop);
     Ok(ExitCode::SUCCESS)

@@ -324,3 +324,22 @@ pub fn builtin_registry() -> ganbench_plugin_api::Registry {
     );
     registry
 }
+
+/// The first `n` digits of the fixture as gzipped IDX files `dir/images.gz` and `dir/labels.gz`.
+pub fn write_digits(dir: &Path, n: usize) {
+    use std::io::Write;
+    let set = mnist_fixture();
+    let pixels: Vec<u8> = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
+    let images = idx_image_bytes(n as u32, 28, &pixels);
+    let mut labels = vec![0u8, 0, 8, 1];
+    labels.extend_from_slice(&(n as u32).to_be_bytes());
+    labels.extend(set.labels().unwrap()[..n].iter().map(|&l| l as u8));
+    for (name, bytes) in [("images.gz", images), ("labels.gz", labels)] {
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(dir.join(name)).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(&bytes).unwrap();
+        gz.finish().unwrap();
+    }
+}

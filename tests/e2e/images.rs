@@ -2,10 +2,9 @@
 //! extractor trained once and cached, image metrics at every evaluation, and a report with the
 //! extractor's accuracy and a sample grid.
 
-use std::io::Write;
 use std::path::Path;
 
-use crate::common::{idx_image_bytes, mnist_fixture, run, run_sweep};
+use crate::common::{mnist_fixture, run, run_sweep, write_digits};
 
 /// The report figure in `dir` whose file name starts with `prefix`.
 fn figure_starting_with(dir: &Path, prefix: &str) -> std::path::PathBuf {
@@ -14,24 +13,6 @@ fn figure_starting_with(dir: &Path, prefix: &str) -> std::path::PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
         .unwrap_or_else(|| panic!("no figure {prefix}* in {}", dir.display()))
-}
-
-/// The first `n` digits of the fixture as gzipped IDX image and label files.
-fn write_digits(dir: &Path, n: usize) {
-    let set = mnist_fixture();
-    let pixels: Vec<u8> = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
-    let images = idx_image_bytes(n as u32, 28, &pixels);
-    let mut labels = vec![0u8, 0, 8, 1];
-    labels.extend_from_slice(&(n as u32).to_be_bytes());
-    labels.extend(set.labels().unwrap()[..n].iter().map(|&l| l as u8));
-    for (name, bytes) in [("images.gz", images), ("labels.gz", labels)] {
-        let mut gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(dir.join(name)).unwrap(),
-            flate2::Compression::fast(),
-        );
-        gz.write_all(&bytes).unwrap();
-        gz.finish().unwrap();
-    }
 }
 
 #[test]

@@ -104,8 +104,8 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
-    /// An image dataset description (`Idx(…)`, `ImageFolder(…)`, `Cifar10(…)`) is malformed or
-    /// has an out-of-range setting.
+    /// An image dataset description (`Idx(…)`, `ImageFolder(…)`, `Cifar10(…)`, `StackedMnist(…)`)
+    /// is malformed or has an out-of-range setting.
     #[error("invalid image dataset: {message}")]
     BadImageSpec {
         /// What is wrong, and what is accepted.

@@ -3,7 +3,7 @@
 //! * [`Toy2d`] describes a toy 2D mixture (`ring8`, `grid25`, or parameterized forms);
 //!   [`ToyMixture`] is its validated sampler.
 //! * [`ImageSpec`] describes an image dataset (IDX files of the MNIST family, CIFAR-10 batches, a
-//!   folder of PNG/JPEG images); [`ImageDataset`] holds it, split into training and held-out
+//!   folder of PNG/JPEG images, Stacked MNIST built from IDX digits); [`ImageDataset`] holds it, split into training and held-out
 //!   images (see [`held_out_positions`]), pixels scaled to [-1, 1] by [`pixel_value`].
 //! * [`DataSource`] is either of them as one value: what a sweep's trials train on, from the sweep
 //!   file to the worker process; [`DataSource::open`] makes it a [`Dataset`].
@@ -22,8 +22,9 @@ use rand::RngCore;
 
 pub use error::DataError;
 pub use images::{
-    held_out_positions, pixel_value, HeldOut, ImageDataset, ImageSet, ImageSpec, ImageSummary,
-    DEFAULT_HELD_OUT_CAP, DEFAULT_HELD_OUT_FRACTION, MAX_IMAGE_SIZE, SPLIT_SEED,
+    held_out_positions, pixel_value, stack_class, HeldOut, ImageDataset, ImageSet, ImageSpec,
+    ImageSummary, DEFAULT_HELD_OUT_CAP, DEFAULT_HELD_OUT_FRACTION, DEFAULT_STACKS, MAX_IMAGE_SIZE,
+    MAX_STACKS, SPLIT_SEED, STACK_SEED,
 };
 pub use stream::{data_seed, DataStream, DataStreamState, DATA_SEED_DOMAIN};
 pub use toy::{Toy2d, ToyMixture, MAX_LENGTH, MAX_MODES};

@@ -8,6 +8,8 @@
 //!   max-pooling (candle's has a wrong gradient).
 //! - [`train()`]: seeded training on a dataset's training split, accuracy on its held-out split.
 //! - [`load_or_train`]: the cache, `<dir>/extractors/<dataset-hash>-<arch-version>.safetensors`.
+//! - [`PerChannel`]: a single-channel network applied to each channel (Stacked MNIST's digits),
+//!   which also classifies each image (the channels' classes as one number).
 //! - [`CnnExtractor`]: features in batches; implements the metrics crate's
 //!   [`FeatureExtractor`](ganbench_metrics::FeatureExtractor), so the runner and the metrics use it as
 //!   a `dyn FeatureExtractor` without linking candle.
@@ -16,6 +18,7 @@ pub mod arch;
 mod cache;
 mod error;
 mod extractor;
+mod per_channel;
 pub mod pool;
 mod train;
 mod weights;
@@ -24,5 +27,6 @@ pub use arch::{tensor_shapes, InputShape, ARCH_VERSION, FEATURE_DIM};
 pub use cache::{cache_path, load_or_train, CacheOutcome, CACHE_FOLDER};
 pub use error::{FeaturesError, Result};
 pub use extractor::{CnnExtractor, EXTRACT_BATCH};
+pub use per_channel::PerChannel;
 pub use train::{train, LabeledImages, TrainConfig, TrainingData};
 pub use weights::{Provenance, METADATA_KEY};

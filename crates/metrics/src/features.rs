@@ -156,6 +156,18 @@ pub trait FeatureExtractor: Send + Sync {
     /// Features of `n` images given as an N×C×H×W row-major buffer with pixels in [-1, 1]:
     /// an N × [`dim`](FeatureExtractor::dim) row-major buffer.
     fn features(&self, images: &[f32], n: usize) -> Result<Vec<f32>, ExtractorError>;
+
+    /// The class of each of `n` images and the number of classes K, for an extractor that labels
+    /// whole images with the dataset's modes (Stacked MNIST's 1,000 digit triples); the runner
+    /// then logs their [`class_coverage`](crate::class_coverage). `None`, the default, for a
+    /// feature map only.
+    fn classify(
+        &self,
+        _images: &[f32],
+        _n: usize,
+    ) -> Result<Option<(Vec<u32>, usize)>, ExtractorError> {
+        Ok(None)
+    }
 }
 
 /// Runs `extractor` on `n` images of `set` and validates its output into a [`FeatureMatrix`].

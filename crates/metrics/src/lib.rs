@@ -1,12 +1,15 @@
 //! Sample-quality metrics for ganbench: how well generated samples match the data.
 //!
 //! * Toy 2D data: the mode metrics of the PacGAN / VEEGAN protocol ([`mode_metrics`]).
+//! * Classified samples (Stacked MNIST's 1,000 digit triples): modes covered and KL to the
+//!   uniform class histogram ([`class_coverage`]).
 //! * Images, in a feature space ([`FeatureMatrix`], produced by a [`FeatureExtractor`]): FID
 //!   ([`fid`]), KID ([`kid`]), precision/recall and density/coverage ([`prdc`]), or all at once
 //!   ([`ImageMetrics`]). Definitions are those of design.md, checked against the reference
 //!   implementations (pytorch-fid, torch-fidelity, prdc) in `tests/it/reference.rs`. Computation is
 //!   in f64; pairwise distances are computed in tiles, so 10,000 × 10,000 samples need ~20 MB.
 
+mod classes;
 mod distance;
 mod features;
 mod fid;
@@ -16,6 +19,7 @@ mod linalg;
 mod prdc;
 mod toy;
 
+pub use classes::{class_coverage, ClassCoverage, ClassCoverageError};
 pub use features::{
     extract_features, ExtractorError, FeatureError, FeatureExtractor, FeatureMatrix, SampleSet,
 };

@@ -171,7 +171,7 @@ fn evaluate(
 }
 
 /// KL(p ‖ uniform) in nats of the histogram `counts` (one bin per mode); NaN when it is empty.
-fn kl_to_uniform(counts: &[usize]) -> f64 {
+pub(crate) fn kl_to_uniform(counts: &[usize]) -> f64 {
     let total: usize = counts.iter().sum();
     if total == 0 {
         return f64::NAN;

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use ganbench_data::{DataStream, DataStreamState, Dataset, ImageDataset};
 use ganbench_metrics::{
-    extract_features, FeatureExtractor, FeatureMatrix, ImageMetrics, KidConfig, SampleSet,
+    class_coverage, extract_features, FeatureExtractor, FeatureMatrix, ImageMetrics, KidConfig,
+    SampleSet,
 };
 use ganbench_plugin_api::{
     Batch, CallError, Description, Metrics, PluginHandle, Samples, TrainerHandle, TrialConfig,
@@ -328,10 +329,30 @@ impl<'a> ImageReference<'a> {
 
     fn scores(&self, samples: &Samples) -> Result<Metrics, TrialError> {
         let n = samples.shape.first().copied().unwrap_or(0);
-        let fake = extract_features(self.extractor, SampleSet::Fake, &samples.data, n)
+        let metric_err = |e: &dyn std::fmt::Display| TrialError::Metrics(e.to_string());
+        // An extractor that labels samples with the dataset's modes (Stacked MNIST): how all the
+        // samples cover them, as `modes_K` and `kl_K`. Its protocol asks for many samples
+        // (26,000) to count 1,000 modes; the feature metrics then take as many samples as the
+        // real reference has (PRDC's k-NN radii among the samples grow with their square).
+        let classified = self
+            .extractor
+            .classify(&samples.data, n)
+            .map_err(|e| metric_err(&e))?;
+        let (mut metrics, n_features) = match classified {
+            Some((labels, classes)) => {
+                let coverage = class_coverage(&labels, classes).map_err(|e| metric_err(&e))?;
+                (coverage.named().to_vec(), n.min(self.real.rows()))
+            }
+            None => (Vec::new(), n),
+        };
+        let example = samples.data.len() / n.max(1);
+        let images = &samples.data[..n_features * example];
+        let fake = extract_features(self.extractor, SampleSet::Fake, images, n_features)
             .and_then(|fake| self.metrics.evaluate(&self.real, &fake))
-            .map_err(|e| TrialError::Metrics(e.to_string()))?;
-        Ok(fake.named())
+            .map_err(|e| metric_err(&e))?;
+        let mut named = fake.named();
+        named.append(&mut metrics);
+        Ok(named)
     }
 }
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// `"ring(modes=8,radius=2,std=0.02)"`); [`Toy2d`]'s serde form
 /// (`ring(modes: 8, radius: 2.0, std: 0.02)`) is accepted too. An image dataset is written in
 /// [`ImageSpec`]'s RON form: `Idx(images: "…", labels: "…")`, `ImageFolder(path: "…", size: 32,
-/// channels: 3)`, `Cifar10(path: "…")`, each with an optional `held_out`.
+/// channels: 3)`, `Cifar10(path: "…")`, `StackedMnist(images: "…", labels: "…")`, each with an
+/// optional `held_out`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum DataSpec {
@@ -112,7 +113,7 @@ impl<'de> Deserialize<'de> for DataSpec {
             "ring" | "grid" => Toy2d::deserialize(value)
                 .map(DataSpec::Toy)
                 .map_err(|e| bad(&e)),
-            "Idx" | "ImageFolder" | "Cifar10" => {
+            "Idx" | "ImageFolder" | "Cifar10" | "StackedMnist" => {
                 let spec = ImageSpec::deserialize(value)
                     .map_err(|e| bad(&format_args!("`{tag}(…)`: {e}")))?;
                 spec.validate().map_err(|e| bad(&e))?;
@@ -123,7 +124,7 @@ impl<'de> Deserialize<'de> for DataSpec {
             }
             _ => Err(bad(&format_args!(
                 "unknown dataset kind `{tag}(…)`; expected `Idx(…)`, `ImageFolder(…)`, \
-                 `Cifar10(…)`, `ring(…)` or `grid(…)`"
+                 `Cifar10(…)`, `StackedMnist(…)`, `ring(…)` or `grid(…)`"
             ))),
         }
     }

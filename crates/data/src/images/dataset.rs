@@ -123,6 +123,8 @@ pub struct ImageDataset {
     held_out: ImageSet,
     class_names: Vec<String>,
     hash: OnceLock<String>,
+    /// The digits behind a Stacked MNIST dataset.
+    digits: Option<Box<ImageDataset>>,
 }
 
 impl ImageDataset {
@@ -130,6 +132,20 @@ impl ImageDataset {
     /// [`super::held_out_positions`]).
     pub fn open(spec: &ImageSpec) -> Result<Self, DataError> {
         spec.validate()?;
+        if let ImageSpec::StackedMnist { labels, count, .. } = spec {
+            let digits = ImageDataset::open(&spec.stacked_digits().expect("Stacked MNIST"))?;
+            let count = count.unwrap_or(super::DEFAULT_STACKS) as usize;
+            let (train, held_out) = super::stacked::build(&digits, count, labels)?;
+            return Ok(Self {
+                spec: spec.clone(),
+                name: spec.to_string(),
+                train,
+                held_out,
+                class_names: (0..1000).map(|c| format!("{c:03}")).collect(),
+                hash: OnceLock::new(),
+                digits: Some(Box::new(digits)),
+            });
+        }
         let loaded = spec.read()?;
         let image_len: usize = loaded.shape.iter().product();
         let total = loaded.pixels.len() / image_len;
@@ -167,7 +183,14 @@ impl ImageDataset {
             held_out: subset(held_positions),
             class_names,
             hash: OnceLock::new(),
+            digits: None,
         })
+    }
+
+    /// The single digits a Stacked MNIST dataset stacks (split as its `held_out` says): what its
+    /// evaluation network learns to label, one channel at a time. `None` for other datasets.
+    pub fn stacked_digits(&self) -> Option<&ImageDataset> {
+        self.digits.as_deref()
     }
 
     /// The description the dataset was opened from.
@@ -200,8 +223,8 @@ impl ImageDataset {
         self.class_names.len()
     }
 
-    /// Class names by label: an image folder's subfolder names, CIFAR-10's names, or `"0"`, `"1"`,
-    /// … for IDX labels.
+    /// Class names by label: an image folder's subfolder names, CIFAR-10's names, `"0"`, `"1"`,
+    /// … for IDX labels, or `"000"` … `"999"` (the digit triples) for Stacked MNIST.
     pub fn class_names(&self) -> &[String] {
         &self.class_names
     }

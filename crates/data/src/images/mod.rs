@@ -8,12 +8,15 @@ mod idx;
 mod io;
 mod spec;
 mod split;
+mod stacked;
 
 pub use dataset::{pixel_value, ImageDataset, ImageSet};
 pub use spec::{
-    HeldOut, ImageSpec, DEFAULT_HELD_OUT_CAP, DEFAULT_HELD_OUT_FRACTION, MAX_IMAGE_SIZE,
+    HeldOut, ImageSpec, DEFAULT_HELD_OUT_CAP, DEFAULT_HELD_OUT_FRACTION, DEFAULT_STACKS,
+    MAX_IMAGE_SIZE, MAX_STACKS,
 };
 pub use split::{held_out_positions, SPLIT_SEED};
+pub use stacked::{stack_class, STACK_SEED};
 
 use crate::error::DataError;
 
@@ -77,6 +80,11 @@ impl ImageSpec {
                 (n, [usize::from(*channels), side, side], labelled)
             }
             ImageSpec::Cifar10 { path, .. } => (cifar::inspect(path)?, [3, 32, 32], true),
+            ImageSpec::StackedMnist { count, .. } => {
+                let digits = self.stacked_digits().expect("a Stacked MNIST description");
+                let count = count.unwrap_or(DEFAULT_STACKS) as usize;
+                return stacked::inspect(&digits, count);
+            }
         };
         let held_out = HeldOut::count_for(self.held_out(), total)?;
         Ok(ImageSummary {
@@ -88,9 +96,13 @@ impl ImageSpec {
     }
 
     /// Every example in file order, with no split: for comparing a whole folder or file of
-    /// images with another (`ganbench metrics`).
+    /// images with another (`ganbench metrics`). A Stacked MNIST description gives its training
+    /// stacks.
     pub fn load_all(&self) -> Result<ImageSet, DataError> {
         self.validate()?;
+        if self.stacked_digits().is_some() {
+            return Ok(ImageDataset::open(self)?.train().clone());
+        }
         let loaded = self.read()?;
         let total = loaded.pixels.len() / loaded.shape.iter().product::<usize>();
         Ok(ImageSet::new(
@@ -117,6 +129,7 @@ impl ImageSpec {
                 ..
             } => folder::load(path, *size, *channels),
             ImageSpec::Cifar10 { path, .. } => cifar::load(path),
+            ImageSpec::StackedMnist { .. } => unreachable!("stacks are built from their digits"),
         }
     }
 }

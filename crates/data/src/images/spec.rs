@@ -30,6 +30,7 @@ pub const MAX_IMAGE_SIZE: u32 = 1024;
 /// Idx(images: "emnist-letters-train-images-idx3-ubyte.gz", transpose: true, held_out: 0.2)
 /// ImageFolder(path: "faces", size: 32, channels: 3, held_out: 500)
 /// Cifar10(path: "cifar-10-batches-bin")
+/// StackedMnist(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz")
 /// ```
 ///
 /// [`fmt::Display`] writes this form (defaults left out) and [`FromStr`] reads it; relative paths
@@ -79,7 +80,33 @@ pub enum ImageSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         held_out: Option<HeldOut>,
     },
+    /// Stacked MNIST (VEEGAN, PacGAN): 3×28×28 images whose channels are three digits drawn at
+    /// random from an IDX set of 28×28 digits, 1,000 classes (the digit triples). The digits are
+    /// split first (`held_out` counts digits); training stacks are drawn from the training
+    /// digits, held-out stacks (one per held-out digit) from the held-out digits, both by a fixed
+    /// generator ([`STACK_SEED`](crate::STACK_SEED)), so every trial trains on the same stacks.
+    /// The evaluation network learns the single digits and labels each channel.
+    StackedMnist {
+        /// The digits' IDX images file.
+        images: PathBuf,
+        /// The digits' IDX labels file (0–9): required, the evaluation network learns from them.
+        labels: PathBuf,
+        /// Digits held out of the stacks' sources; see [`HeldOut`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        held_out: Option<HeldOut>,
+        /// Training stacks; default [`DEFAULT_STACKS`] (the PacGAN code's 128,000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
+    },
 }
+
+/// Training stacks of a [`ImageSpec::StackedMnist`] that does not say: the 128,000 of PacGAN's
+/// Stacked MNIST code (`num_training_sample`).
+pub const DEFAULT_STACKS: u64 = 128_000;
+
+/// Most training stacks a [`ImageSpec::StackedMnist`] may ask for: 2,352 bytes each, so 10⁶
+/// stacks already hold 2.4 GB in every process that opens the dataset.
+pub const MAX_STACKS: u64 = 1_000_000;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -155,6 +182,14 @@ impl ImageSpec {
                 ));
             }
         }
+        if let ImageSpec::StackedMnist { count: Some(n), .. } = self {
+            if !(1..=MAX_STACKS).contains(n) {
+                return bad(format!(
+                    "`count` is {n}; Stacked MNIST needs from 1 to {MAX_STACKS} training stacks \
+                     (default {DEFAULT_STACKS})"
+                ));
+            }
+        }
         if let Some(HeldOut::Fraction(f)) = self.held_out() {
             if !(f.is_finite() && (0.0..1.0).contains(&f)) {
                 return bad(format!(
@@ -171,7 +206,8 @@ impl ImageSpec {
         match self {
             ImageSpec::Idx { held_out, .. }
             | ImageSpec::ImageFolder { held_out, .. }
-            | ImageSpec::Cifar10 { held_out, .. } => *held_out,
+            | ImageSpec::Cifar10 { held_out, .. }
+            | ImageSpec::StackedMnist { held_out, .. } => *held_out,
         }
     }
 
@@ -186,6 +222,28 @@ impl ImageSpec {
             ImageSpec::ImageFolder { path, .. } | ImageSpec::Cifar10 { path, .. } => {
                 vec![("path", path.as_path())]
             }
+            ImageSpec::StackedMnist { images, labels, .. } => {
+                vec![("images", images.as_path()), ("labels", labels.as_path())]
+            }
+        }
+    }
+
+    /// The digits a [`ImageSpec::StackedMnist`] stacks, as the labelled IDX set they are (what its
+    /// evaluation network trains on); `None` for every other form.
+    pub fn stacked_digits(&self) -> Option<ImageSpec> {
+        match self {
+            ImageSpec::StackedMnist {
+                images,
+                labels,
+                held_out,
+                ..
+            } => Some(ImageSpec::Idx {
+                images: images.clone(),
+                labels: Some(labels.clone()),
+                transpose: false,
+                held_out: *held_out,
+            }),
+            _ => None,
         }
     }
 
@@ -225,17 +283,30 @@ impl ImageSpec {
                 path: join(path),
                 held_out: *held_out,
             },
+            ImageSpec::StackedMnist {
+                images,
+                labels,
+                held_out,
+                count,
+            } => ImageSpec::StackedMnist {
+                images: join(images),
+                labels: join(labels),
+                held_out: *held_out,
+                count: *count,
+            },
         }
     }
 
-    /// True when `text` is written in this type's RON form (starts with `Idx(`, `ImageFolder(` or
-    /// `Cifar10(`), so that [`crate::open`] can tell it from a toy dataset's text.
+    /// True when `text` is written in this type's RON form (starts with `Idx(`, `ImageFolder(`,
+    /// `Cifar10(` or `StackedMnist(`), so that [`crate::open`] can tell it from a toy dataset's text.
     pub fn is_image_text(text: &str) -> bool {
         let text = text.trim_start();
-        ["Idx", "ImageFolder", "Cifar10"].iter().any(|name| {
-            text.strip_prefix(name)
-                .is_some_and(|rest| rest.trim_start().starts_with('('))
-        })
+        ["Idx", "ImageFolder", "Cifar10", "StackedMnist"]
+            .iter()
+            .any(|name| {
+                text.strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with('('))
+            })
     }
 }
 
@@ -283,6 +354,23 @@ impl fmt::Display for ImageSpec {
             ImageSpec::Cifar10 { path, held_out: h } => {
                 write!(f, "Cifar10(path: {}", quoted(path))?;
                 held_out(f, h)?;
+            }
+            ImageSpec::StackedMnist {
+                images,
+                labels,
+                held_out: h,
+                count,
+            } => {
+                write!(
+                    f,
+                    "StackedMnist(images: {}, labels: {}",
+                    quoted(images),
+                    quoted(labels)
+                )?;
+                held_out(f, h)?;
+                if let Some(n) = count {
+                    write!(f, ", count: {n}")?;
+                }
             }
         }
         f.write_str(")")

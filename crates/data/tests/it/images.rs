@@ -889,3 +889,158 @@ fn the_first_mnist_batch_values_are_pinned() {
 }
 
 const PINNED_POSITIONS: [usize; 3] = [8881, 3707, 3993];
+
+// ---------------------------------------------------------------------------------------------
+// Stacked MNIST
+
+/// 40 digit images of 2×2 pixels, digit `i` filled with byte `i`, labelled `i mod 10`: each
+/// channel of a stack tells which digit it came from.
+fn forty_digits(dir: &Path) -> (PathBuf, PathBuf) {
+    let pixels: Vec<u8> = (0..40u8).flat_map(|i| [i; 4]).collect();
+    let labels: Vec<u8> = (0..40u8).map(|i| i % 10).collect();
+    (
+        write(dir, "digits-images", &idx_images(40, 2, 2, &pixels)),
+        write(dir, "digits-labels", &idx_labels(&labels)),
+    )
+}
+
+fn stacked(images: &Path, labels: &Path, held_out: u64, count: Option<u64>) -> ImageSpec {
+    ImageSpec::StackedMnist {
+        images: images.to_path_buf(),
+        labels: labels.to_path_buf(),
+        held_out: Some(HeldOut::Count(held_out)),
+        count,
+    }
+}
+
+#[test]
+fn stacked_mnist_stacks_three_digits_of_its_split_with_their_triple_as_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, labels) = forty_digits(dir.path());
+    let spec = stacked(&images, &labels, 10, Some(3000));
+    let summary = spec.inspect().unwrap();
+    assert_eq!(
+        (
+            summary.total,
+            summary.held_out,
+            summary.shape,
+            summary.labelled
+        ),
+        (3010, 10, [3, 2, 2], true)
+    );
+    let data = ImageDataset::open(&spec).unwrap();
+    let digits = data.stacked_digits().expect("the digits are kept");
+    assert_eq!((digits.train().len(), digits.held_out().len()), (30, 10));
+    assert_eq!((data.train().len(), data.held_out().len()), (3000, 10));
+    assert_eq!(data.num_classes(), 1000);
+    assert_eq!(data.class_names()[42], "042");
+    assert_eq!(data.sample_shape(), [3, 2, 2]);
+
+    let train_digits: Vec<u8> = digits
+        .train()
+        .positions()
+        .iter()
+        .map(|&p| p as u8)
+        .collect();
+    let held_digits: Vec<u8> = digits
+        .held_out()
+        .positions()
+        .iter()
+        .map(|&p| p as u8)
+        .collect();
+    let mut per_channel = [[0usize; 40]; 3];
+    for (set, allowed) in [
+        (data.train(), &train_digits),
+        (data.held_out(), &held_digits),
+    ] {
+        for i in 0..set.len() {
+            let image = set.image(i);
+            let mut triple = [0u32; 3];
+            for (c, channel) in image.chunks(4).enumerate() {
+                // A whole digit per channel, from the stack's own split.
+                assert!(channel.iter().all(|&b| b == channel[0]), "{channel:?}");
+                assert!(
+                    allowed.contains(&channel[0]),
+                    "digit {} of the other split",
+                    channel[0]
+                );
+                triple[c] = u32::from(channel[0] % 10);
+                if std::ptr::eq(set, data.train()) {
+                    per_channel[c][channel[0] as usize] += 1;
+                }
+            }
+            assert_eq!(
+                set.labels().unwrap()[i],
+                100 * triple[0] + 10 * triple[1] + triple[2]
+            );
+            assert_eq!(ganbench_data::stack_class(triple), set.labels().unwrap()[i]);
+        }
+    }
+    // Drawn uniformly with replacement: 3,000 draws of 30 digits per channel, each digit 100
+    // times on average (σ ≈ 9.8); 55–145 fails only for a broken draw.
+    for counts in &per_channel {
+        for &d in &train_digits {
+            assert!((55..=145).contains(&counts[d as usize]), "{counts:?}");
+        }
+    }
+    // The same stacks every time (the generator is fixed, not the trial's).
+    let again = ImageDataset::open(&spec).unwrap();
+    assert_eq!(again.train().pixels(), data.train().pixels());
+    assert_eq!(again.content_hash(), data.content_hash());
+    // The default count is the PacGAN code's 128,000.
+    let default = stacked(&images, &labels, 10, None);
+    assert_eq!(ImageDataset::open(&default).unwrap().train().len(), 128_000);
+}
+
+#[test]
+fn stacked_mnist_text_form_round_trips_and_bad_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, labels) = forty_digits(dir.path());
+    let spec = stacked(&images, &labels, 10, Some(50));
+    let text = spec.to_string();
+    assert!(text.starts_with("StackedMnist(images: "), "{text}");
+    assert_eq!(text.parse::<ImageSpec>().unwrap(), spec);
+    let opened = open(&text).unwrap();
+    assert_eq!(opened.sample_shape(), [3, 2, 2]);
+    let relative = ImageSpec::StackedMnist {
+        images: "a/images".into(),
+        labels: "a/labels".into(),
+        held_out: None,
+        count: None,
+    };
+    assert_eq!(
+        relative.resolved_against(Path::new("/data")).paths(),
+        [
+            ("images", Path::new("/data/a/images")),
+            ("labels", Path::new("/data/a/labels"))
+        ]
+    );
+
+    // No labels: refused by the parser, naming the field.
+    let err = "StackedMnist(images: \"x\")"
+        .parse::<ImageSpec>()
+        .unwrap_err();
+    assert!(err.to_string().contains("labels"), "{err}");
+    // A count out of range names the range.
+    let (_, text) = expect_err(stacked(&images, &labels, 10, Some(0)).validate());
+    assert!(
+        text.contains("`count` is 0") && text.contains("1 to"),
+        "{text}"
+    );
+    // Labels beyond 9 (not digits) are refused, naming the labels file.
+    let labels_12 = write(
+        dir.path(),
+        "labels-12",
+        &idx_labels(&(0..40u8).map(|i| i % 13).collect::<Vec<_>>()),
+    );
+    let (_, text) = expect_err(ImageDataset::open(&stacked(
+        &images,
+        &labels_12,
+        10,
+        Some(5),
+    )));
+    assert!(
+        text.contains("labels-12") && text.contains("label 1"),
+        "{text}"
+    );
+}

@@ -5,5 +5,6 @@
 
 mod common;
 mod mnist;
+mod per_channel;
 mod reference;
 mod training;

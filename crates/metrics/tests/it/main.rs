@@ -3,6 +3,7 @@
 //! One test binary per package (one link, and one run whose tests share the cores), with a
 //! module per area.
 
+mod classes;
 mod closed_form;
 mod reference;
 mod toy;
