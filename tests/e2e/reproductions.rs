@@ -116,6 +116,7 @@ fn each_budget_file_is_its_protocol_file_but_for_the_budget() {
         assert_eq!(short.data, full.data, "{budget}");
         assert_eq!(short.eval_samples, full.eval_samples, "{budget}");
         assert_eq!(short.base, full.base, "{budget}");
+        assert_eq!(short.primary, full.primary, "{budget}");
         let full_keys: std::collections::BTreeSet<String> = full
             .expand(&registry)
             .unwrap()

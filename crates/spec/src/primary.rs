@@ -98,6 +98,8 @@ pub const KNOWN_METRICS: &[KnownMetric] = &[
     known("recall", H, MetricData::Images),
     known("density", H, MetricData::Images),
     known("coverage", H, MetricData::Images),
+    known("modes_1000", H, MetricData::Images),
+    known("kl_1000", L, MetricData::Images),
     known("elbo", H, MetricData::Any),
     known("reconstruction", L, MetricData::Any),
     known("kl", None, MetricData::Any),
@@ -198,6 +200,9 @@ mod tests {
     fn directions_cover_averaged_metrics_and_leave_trade_offs_open() {
         assert_eq!(metric_direction("modes"), Some(Direction::Higher));
         assert_eq!(metric_direction("fid_ema"), Some(Direction::Lower));
+        // Stacked MNIST: more triples covered is better, a larger KL to uniform worse.
+        assert_eq!(metric_direction("modes_1000"), Some(Direction::Higher));
+        assert_eq!(metric_direction("kl_1000"), Some(Direction::Lower));
         assert_eq!(metric_direction("kl"), None);
         assert_eq!(metric_direction("my_score"), None);
         assert_eq!(tie_break("modes").as_deref(), Some("high_quality"));
