@@ -17,29 +17,29 @@ import sys
 # (metric, label in the table, scale for display, decimals)
 COLUMNS = {
     "ring": [("modes", "modes", 1, 1), ("high_quality", "high quality %", 100, 1),
-             ("reverse_kl", "reverse KL", 1, 2), ("reverse_kl_hq", "reverse KL (hq)", 1, 2)],
+             ("reverse_kl", "reverse KL", 1, 3), ("reverse_kl_hq", "reverse KL (hq)", 1, 2)],
     "grid": [("modes", "modes", 1, 1), ("high_quality", "high quality %", 100, 1),
-             ("reverse_kl", "reverse KL", 1, 2), ("reverse_kl_hq", "reverse KL (hq)", 1, 2)],
+             ("reverse_kl", "reverse KL", 1, 3), ("reverse_kl_hq", "reverse KL (hq)", 1, 2)],
     "stacked": [("modes_1000", "modes", 1, 1), ("kl_1000", "KL", 1, 2), ("fid", "FID", 1, 0)],
 }
 
-# Published: variant → metric → (mean, ±) with ± None where the paper gives none.
+# Published: variant → metric → (mean, ±) as the paper prints them, ± None where it gives none.
 PUBLISHED = {
     "ring": {
-        "GAN": {"modes": (6.3, 0.5), "high_quality": (98.2, None), "reverse_kl": (0.45, None)},
-        "PacGAN2": {"modes": (7.9, 0.1), "high_quality": (95.6, None), "reverse_kl": (0.07, None)},
-        "PacGAN3": {"modes": (7.8, 0.1), "high_quality": (97.7, None), "reverse_kl": (0.10, None)},
-        "PacGAN4": {"modes": (7.8, 0.1), "high_quality": (95.9, None), "reverse_kl": (0.07, None)},
+        "GAN": {"modes": ("6.3", "0.5"), "high_quality": ("98.2", None), "reverse_kl": ("0.45", None)},
+        "PacGAN2": {"modes": ("7.9", "0.1"), "high_quality": ("95.6", None), "reverse_kl": ("0.07", None)},
+        "PacGAN3": {"modes": ("7.8", "0.1"), "high_quality": ("97.7", None), "reverse_kl": ("0.10", None)},
+        "PacGAN4": {"modes": ("7.8", "0.1"), "high_quality": ("95.9", None), "reverse_kl": ("0.07", None)},
     },
     "grid": {
-        "GAN": {"modes": (17.3, 0.8), "high_quality": (94.8, None), "reverse_kl": (0.70, None)},
-        "PacGAN2": {"modes": (23.8, 0.7), "high_quality": (91.3, None), "reverse_kl": (0.13, None)},
-        "PacGAN3": {"modes": (24.6, 0.4), "high_quality": (94.2, None), "reverse_kl": (0.06, None)},
-        "PacGAN4": {"modes": (24.8, 0.2), "high_quality": (93.6, None), "reverse_kl": (0.04, None)},
+        "GAN": {"modes": ("17.3", "0.8"), "high_quality": ("94.8", None), "reverse_kl": ("0.70", None)},
+        "PacGAN2": {"modes": ("23.8", "0.7"), "high_quality": ("91.3", None), "reverse_kl": ("0.13", None)},
+        "PacGAN3": {"modes": ("24.6", "0.4"), "high_quality": ("94.2", None), "reverse_kl": ("0.06", None)},
+        "PacGAN4": {"modes": ("24.8", "0.2"), "high_quality": ("93.6", None), "reverse_kl": ("0.04", None)},
     },
     "stacked": {
-        "DCGAN": {"modes_1000": (78.9, 6.5), "kl_1000": (4.50, 0.13)},
-        "PacDCGAN2": {"modes_1000": (1000.0, 0.0), "kl_1000": (0.06, 0.003)},
+        "DCGAN": {"modes_1000": ("78.9", "6.5"), "kl_1000": ("4.50", "0.13")},
+        "PacDCGAN2": {"modes_1000": ("1000.0", "0.0"), "kl_1000": ("0.06", "0.003")},
     },
 }
 
@@ -47,6 +47,11 @@ PUBLISHED = {
 def cell(mean, pm, decimals):
     text = f"{mean:.{decimals}f}"
     return text if pm is None else f"{text} ± {pm:.{decimals}f}"
+
+
+def published_cell(mean, pm):
+    """A published value as the paper prints it."""
+    return str(mean) if pm is None else f"{mean} ± {pm}"
 
 
 def main():
@@ -69,7 +74,7 @@ def main():
         for metric, _, scale, decimals in columns:
             published = PUBLISHED[table].get(label, {}).get(metric)
             if metric in published_metrics:
-                row.append(cell(*published, decimals) if published else "—")
+                row.append(published_cell(*published) if published else "—")
             c = cells.get(metric)
             if c is None or c["n"] == 0:
                 row.append("—")
