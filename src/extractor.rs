@@ -89,16 +89,18 @@ pub fn prepare(images: &ImageDataset, cache_dir: &Path) -> Result<FeatureWeights
 /// for Stacked MNIST, the digits' network applied to each channel ([`PerChannel`]).
 pub fn load(path: &Path, data: &DataSource, shape: &[usize]) -> Result<Arc<dyn FeatureExtractor>> {
     let mut shape = InputShape::from_dims(shape)?;
-    if matches!(data, DataSource::Images(spec) if spec.stacked_digits().is_some()) {
-        let channels = shape.channels;
+    let per_channel = matches!(data, DataSource::Images(spec) if spec.stacked_digits().is_some());
+    let channels = shape.channels;
+    if per_channel {
         shape.channels = 1;
-        let net = CnnExtractor::load(path, shape, &Device::Cpu)
-            .with_context(|| format!("loading the feature extractor {}", path.display()))?;
-        return Ok(Arc::new(PerChannel::new(net, channels)?));
     }
-    let extractor = CnnExtractor::load(path, shape, &Device::Cpu)
+    let net = CnnExtractor::load(path, shape, &Device::Cpu)
         .with_context(|| format!("loading the feature extractor {}", path.display()))?;
-    Ok(Arc::new(extractor))
+    Ok(if per_channel {
+        Arc::new(PerChannel::new(net, channels)?)
+    } else {
+        Arc::new(net)
+    })
 }
 
 /// Where a database's extractors are cached: beside it.

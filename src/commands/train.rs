@@ -17,7 +17,9 @@ pub struct Args {
     /// Plugin name (see `ganbench plugins`) or the path of a plugin library.
     #[arg(long)]
     plugin: String,
-    /// Toy dataset: ring8, grid25, ring(modes=8,radius=2,std=0.02) or grid(side=5,spacing=2,std=0.05).
+    /// Toy dataset: ring8, grid25, ring(modes=8,radius=2,std=0.02) or grid(side=5,spacing=2,std=0.05);
+    /// or an image dataset in its RON form, e.g. 'Idx(images: "…", labels: "…")' or
+    /// 'StackedMnist(images: "…", labels: "…")' (docs/sweeps.md).
     #[arg(long, default_value = "ring8")]
     data: String,
     /// Training steps (one generator update and its critic updates each).
